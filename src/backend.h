@@ -1,0 +1,131 @@
+// The one small interface between the reactor core (core.cpp) and a backend
+// (backend_epoll.cpp, backend_poll.cpp, backend_uring.cpp, backend_iocp.cpp).
+//
+// The core owns every Handle: its context, interest, output queue and the
+// events it turns into io_event_t. A backend only watches sockets and tells
+// the core what happened, through the Sink, in one of two styles:
+//  - readiness (epoll, poll): sink.readable(h) / sink.writable(h); the core
+//    then does the recv/accept/send itself;
+//  - completion (io_uring, IOCP): sink.received / sink.accepted / sink.sent
+//    with what the kernel already did; or readiness where that is simpler
+//    (IOCP's zero-byte read completes as "readable").
+// Either way the caller sees the same events.
+#pragma once
+
+#include "io_reactor.h"
+#include "write_queue.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ior {
+
+enum class HandleKind : std::uint8_t { stream, listener, console };
+
+// Per-handle state. One allocation per registered socket; kept small on
+// purpose (idle connections are the common case).
+struct Handle {
+    socket_fd_t fd;
+    void *context;
+    HandleKind kind;
+    std::uint8_t interest = 0;     // EVENT_READ | EVENT_WRITE, as the caller set it
+    bool removed = false;          // io_reactor_remove ran; deliver nothing more
+    bool read_ended = false;       // EOF or error reported; read no more
+    bool failed = false;           // EVENT_ERROR reported; writes refused
+    bool write_armed = false;      // output waits on the backend (EAGAIN / send in flight)
+    bool write_event_due = false;  // EVENT_WRITE owed to the caller
+    bool on_ready_list = false;    // queued in Core::ready_ (see core.cpp)
+    std::uint16_t pins = 0;        // backend operations that still reference this handle
+    int pending_error = 0;         // failure to report as EVENT_ERROR
+    WriteQueue out;                // output, whole and in order
+    std::string stash;             // data received while paused (completion backends)
+    void *backend_data = nullptr;  // owned by the backend
+    std::uint32_t backend_index = 0; // free for the backend (poll uses it)
+
+    Handle(socket_fd_t f, void *ctx, HandleKind k) : fd(f), context(ctx), kind(k) {}
+    bool reading() const { return (interest & EVENT_READ) && !read_ended && !removed; }
+};
+
+// What a backend reports to. Implemented by the core.
+class Sink {
+public:
+    // Room for at least one more event in the caller's array this wait.
+    virtual bool has_room() const = 0;
+
+    // Readiness style: the core does the I/O.
+    virtual void readable(Handle &h) = 0;
+    virtual void writable(Handle &h) = 0;
+
+    // Completion style: the kernel did the I/O.
+    // n > 0: data; n == 0: orderly EOF. `data` must stay valid until the next
+    // Backend::poll call (the event points at it).
+    virtual void received(Handle &h, const char *data, std::size_t n) = 0;
+    virtual void accepted(Handle &listener, socket_fd_t fd) = 0;
+    // n bytes from the front of h.out were sent; the core pops them and
+    // clears h.write_armed, then continues flushing.
+    virtual void sent(Handle &h, std::size_t n) = 0;
+    virtual void failed(Handle &h, int error) = 0;
+
+    // A pinned handle that was removed and whose last operation completed:
+    // the core frees it. Call exactly when h.removed && h.pins reaches 0.
+    virtual void release(Handle &h) = 0;
+
+protected:
+    ~Sink() = default;
+};
+
+// Drop a backend's pin; frees the handle through the sink if it was the last
+// reference to a removed handle. Returns false when the handle is gone or
+// removed, i.e. the completion must be swallowed.
+inline bool unpin(Sink &sink, Handle &h) {
+    --h.pins;
+    if (!h.removed) return true;
+    if (h.pins == 0) sink.release(h);
+    return false;
+}
+
+class Backend {
+public:
+    virtual ~Backend() = default;  // cancels and drains all in-flight operations
+    virtual const char *name() const = 0;
+
+    // Start watching h (reading if h.reading(), accepting for listeners).
+    // Returns 0 or an error code.
+    virtual int attach(Handle &h) = 0;
+    // h.interest or h.read_ended changed: start or stop reading.
+    virtual int update_reading(Handle &h) = 0;
+    // The socket refused part of h.out (EAGAIN). Set h.write_armed and
+    // report writable() or sent() once output can continue.
+    virtual int arm_write(Handle &h) = 0;
+    // Stop watching h. After this returns the backend makes no Sink call for
+    // h except release() once its pins drop to 0.
+    virtual void detach(Handle &h) = 0;
+
+    // Wait up to timeout_ms (-1: forever) and report through the sink while
+    // it has room. Returns 0 or an error code; EINTR is not an error.
+    virtual int poll(Sink &sink, int timeout_ms) = 0;
+    // Make a blocked poll() return. Safe from any thread.
+    virtual int wake() = 0;
+
+    virtual void add_stats(io_reactor_stats_t &) const {}
+};
+
+struct BackendOptions {
+    int max_events = 128;
+    int pool_size = 256;
+};
+
+// backend_select.cpp: the only place that knows which backends exist.
+// `name` is "auto" or a backend name; on failure returns null and sets error.
+std::unique_ptr<Backend> make_backend(const char *name, const BackendOptions &opts, int &error);
+const char *const *backend_names();
+
+// One factory per backend file; each returns null and sets error on failure.
+std::unique_ptr<Backend> make_epoll_backend(const BackendOptions &, int &error);
+std::unique_ptr<Backend> make_poll_backend(const BackendOptions &, int &error);
+std::unique_ptr<Backend> make_uring_backend(const BackendOptions &, int &error);
+std::unique_ptr<Backend> make_iocp_backend(const BackendOptions &, int &error);
+
+}  // namespace ior
