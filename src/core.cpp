@@ -90,6 +90,7 @@ struct io_reactor_s final : ior::Sink {
 
     int add(socket_fd_t fd, void *context, int events, HandleKind kind);
     int remove(Handle &h);
+    void send_what_fits(Handle &h);
     int modify(Handle &h, int events);
     int post_write(Handle &h, const char *data, std::size_t len);
     int wait(io_event_t *events, int max_events, const timeval *tv);
@@ -152,6 +153,7 @@ int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind
 }
 
 int io_reactor_s::remove(Handle &h) {
+    send_what_fits(h);
     handles.erase(h.fd);
     h.removed = true;
     cancel_delivered(h);
@@ -187,6 +189,18 @@ int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
     // into one send per handle.
     if (len) mark(h, kFlush);
     return 0;
+}
+
+// "Write a farewell, then remove" must not lose the farewell: hand the
+// kernel what it takes now, without waiting. The rest is dropped with the
+// handle, as the caller asked.
+void io_reactor_s::send_what_fits(Handle &h) {
+    int error = 0;
+    while (!h.out.empty() && !h.write_armed && !h.failed) {
+        long n = ior::sys::send(h.fd, h.out.front_data(), h.out.front_size(), error);
+        if (n <= 0) return;
+        h.out.pop(static_cast<std::size_t>(n));
+    }
 }
 
 // A handle leaves the ready list only here or when it has nothing due.
