@@ -64,17 +64,6 @@ std::uint64_t tag(Handle *h, Op op) {
     return reinterpret_cast<std::uint64_t>(h) | static_cast<std::uint64_t>(op);
 }
 
-bool transient_accept_error(int err) {
-    // Per-connection or resource failures: the listener itself is fine.
-    switch (err) {
-    case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO: case EPERM:
-    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-        return true;
-    default:
-        return false;
-    }
-}
-
 unsigned round_up_pow2(unsigned v) {
     unsigned p = 1;
     while (p < v) p <<= 1;
@@ -103,6 +92,8 @@ private:
     void init_buffer_ring();
     int init_wakeup();
     void shutdown();
+    void drain_at_exit(std::uint64_t user_data, int res, unsigned flags);
+    static void drop_pin_at_exit(Handle *h);
 
     // --- submission ---
     io_uring_sqe *get_sqe();
@@ -241,11 +232,19 @@ int UringBackend::init(const BackendOptions &opts) {
     return init_wakeup();
 }
 
-// Cancels everything and waits (bounded) for the kernel to let go of every
-// buffer it was given before the memory is unmapped. Handles are not
-// touched: the core may already have freed them.
+// The core destroys the backend last (close_all): every handle is removed by
+// then, and those still pinned by an operation are ours to free once their
+// last completion arrives; there is no Sink any more, so this does what
+// Sink::release does (the core allocates handles with new). The wait is
+// bounded: a kernel that never completes a cancel leaks, it does not hang.
+void UringBackend::drop_pin_at_exit(Handle *h) {
+    if (--h->pins == 0 && h->removed) delete h;
+}
+
 void UringBackend::shutdown() {
     if (!ring_ready_) return;
+    for (Handle *h : deferred_) drop_pin_at_exit(h);
+    deferred_.clear();
     if (io_uring_sqe *sqe = get_sqe()) {
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
         io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));
@@ -261,10 +260,7 @@ void UringBackend::shutdown() {
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring_, head, cqe) {
             ++seen;
-            const Op op = static_cast<Op>(cqe->user_data & kOpMask);
-            // An accepted socket nobody will ever see.
-            if (op == Op::accept && cqe->res >= 0) ::close(cqe->res);
-            if (!(cqe->flags & IORING_CQE_F_MORE) && op != Op::none) --ops_in_flight_;
+            drain_at_exit(cqe->user_data, cqe->res, cqe->flags);
         }
         io_uring_cq_advance(&ring_, seen);
     }
@@ -273,6 +269,16 @@ void UringBackend::shutdown() {
     if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
     if (buffers_) munmap(buffers_, std::size_t(kBufferCount) * kBufferSize);
     if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void UringBackend::drain_at_exit(std::uint64_t user_data, int res, unsigned flags) {
+    const Op op = static_cast<Op>(user_data & kOpMask);
+    Handle *h = reinterpret_cast<Handle *>(user_data & ~kOpMask);
+    // An accepted socket nobody will ever see.
+    if (op == Op::accept && res >= 0) ::close(res);
+    if (op == Op::none || (flags & IORING_CQE_F_MORE)) return;
+    --ops_in_flight_;
+    if (h) drop_pin_at_exit(h);
 }
 
 // ----------------------------------------------------------- submission ----
@@ -567,22 +573,25 @@ void UringBackend::on_accept(Sink &sink, Handle &h, int res, unsigned flags) {
         rearm_read_if_wanted(h);
     } else if (res == -ECANCELED) {
         rearm_read_if_wanted(h);
-    } else if (transient_accept_error(-res)) {
-        // Retry at the next poll, not now: EMFILE would spin here.
-        if (h.reading()) defer(h, kDeferredRead);
     } else {
-        sink.failed(h, -res);
+        // EMFILE and the like do not end a listener: let the core accept
+        // itself, which reports the error the way every backend does. Retry
+        // at the next poll, not now, or a persistent EMFILE spins here.
+        sink.readable(h);
+        if (h.reading()) defer(h, kDeferredRead);
     }
 }
 
 void UringBackend::on_send(Sink &sink, Handle &h, int res, unsigned flags) {
     if (!finish(sink, h, flags, kWriteActive)) return;
-    if (res >= 0)
+    if (res >= 0) {
         sink.sent(h, std::size_t(res));
-    else if (res == -EAGAIN || res == -EINTR)
+    } else if (res == -EAGAIN || res == -EINTR) {
         arm_poll_out(h);  // some kernels hand EAGAIN back: wait for room
-    else
+    } else {
+        sink.sent(h, 0);  // clears write_armed (backend.h)
         sink.failed(h, -res);
+    }
 }
 
 void UringBackend::on_poll_in(Sink &sink, Handle &h, int res, unsigned flags) {
