@@ -28,6 +28,8 @@ constexpr std::size_t kMaxRead = 64 * 1024;
 constexpr std::size_t kMinRead = 16 * 1024;
 // Accepts per readiness report, so one busy listener cannot starve the rest.
 constexpr int kAcceptBurst = 64;
+// send_queued()'s "the socket is full" (every real error code is positive).
+constexpr int kWouldBlock = -1;
 
 // Work a handle owes the caller that could not be done when it was noticed.
 enum Due : std::uint8_t {
@@ -65,6 +67,7 @@ struct io_reactor_s final : ior::Sink {
     std::unique_ptr<Backend> backend;
     std::unordered_map<socket_fd_t, Handle *> handles;
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
+    std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;
     std::unique_ptr<char[]> arena{new char[kArenaBytes]};
     std::size_t arena_used = 0;
@@ -106,6 +109,7 @@ struct io_reactor_s final : ior::Sink {
     void read_stream(Handle &h);
     void accept_burst(Handle &listener);
     void flush(Handle &h);
+    int send_queued(Handle &h);
     void deliver_stash(Handle &h);
     void end_reading(Handle &h);
     void report_close(Handle &h);
@@ -152,6 +156,9 @@ int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind
 }
 
 int io_reactor_s::remove(Handle &h) {
+    // "Write a farewell, then remove" must not lose the farewell: the kernel
+    // gets what it takes now; the rest goes with the handle, as asked.
+    send_queued(h);
     handles.erase(h.fd);
     h.removed = true;
     cancel_delivered(h);
@@ -252,15 +259,17 @@ void io_reactor_s::mark(Handle &h, std::uint8_t due) {
     h.due |= due;
 }
 
+// Serving may mark handles again; they go to the fresh `ready` list while
+// this round walks `draining` (kept, with its capacity, across waits).
 void io_reactor_s::drain_ready() {
-    std::vector<Handle *> batch;
-    batch.swap(ready);
-    for (Handle *h : batch) {
+    draining.swap(ready);
+    for (Handle *h : draining) {
         std::uint8_t due = h->due;
         h->due = 0;
         if (!h->removed) serve(*h, due);
         forget(*h);
     }
+    draining.clear();
 }
 
 // Does what was owed, in order; whatever still finds no room is marked again.
@@ -418,19 +427,23 @@ void io_reactor_s::sent(Handle &h, std::size_t n) {
     if (!h.removed) flush(h);
 }
 
-void io_reactor_s::flush(Handle &h) {
-    bool had_output = !h.out.empty();
+// Sends until the queue is empty or the kernel refuses. Returns 0, the
+// send error, or kWouldBlock.
+int io_reactor_s::send_queued(Handle &h) {
     while (!h.out.empty() && !h.write_armed && !h.failed) {
         int error = 0;
         long n = ior::sys::send(h.fd, h.out.front_data(), h.out.front_size(), error);
-        if (n > 0) {
-            h.out.pop(static_cast<std::size_t>(n));
-        } else if (n == 0 || ior::sys::would_block(error)) {
-            if ((error = backend->arm_write(h))) failed(h, error);
-        } else {
-            failed(h, error);
-        }
+        if (n <= 0) return n == 0 || ior::sys::would_block(error) ? kWouldBlock : error;
+        h.out.pop(static_cast<std::size_t>(n));
     }
+    return 0;
+}
+
+void io_reactor_s::flush(Handle &h) {
+    bool had_output = !h.out.empty();
+    int error = send_queued(h);
+    if (error == kWouldBlock) error = backend->arm_write(h);
+    if (error) failed(h, error);
     if (had_output && h.out.empty() && !h.failed && (h.interest & EVENT_WRITE))
         serve(h, kWriteEvent);
 }
