@@ -14,7 +14,7 @@
 // single-shot form for the rest of the ring's life.
 //
 // SQEs are only queued between polls; poll() submits them all with the wait,
-// in one io_uring_enter.
+// in one io_uring_enter. The one exception is detach (see there).
 #include "backend.h"
 
 #include <liburing.h>
@@ -447,6 +447,11 @@ void UringBackend::detach(Handle &h) {
         cancel(tag(&h, Op::send));
         cancel(tag(&h, Op::poll_out));
     }
+    // Submitted now, not with the next poll: until then a multishot accept
+    // or recv would keep taking connections and bytes that, after remove,
+    // belong to the caller (who may accept on the listener itself, or add
+    // the fd again).
+    if (h.backend_index & (kReadActive | kWriteActive)) io_uring_submit(&ring_);
 }
 
 int UringBackend::poll(Sink &sink, int timeout_ms) {
