@@ -28,6 +28,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <vector>
@@ -224,11 +226,22 @@ int UringBackend::init_wakeup() {
     return 0;
 }
 
+// Test hook: IOR_URING_DISABLE lists kernel features to treat as missing
+// ("multishot_recv", "multishot_accept", "buf_ring"), so the fallback paths
+// of older kernels run through the same conformance suite on this one.
+bool disabled_by_env(const char *feature) {
+    const char *list = std::getenv("IOR_URING_DISABLE");
+    return list && std::strstr(list, feature);
+}
+
 int UringBackend::init(const BackendOptions &opts) {
     const unsigned entries = round_up_pow2(unsigned(std::max(256, opts.max_events * 2)));
     if (int err = init_ring(entries)) return err;
     if (int err = check_required_ops()) return err;
-    init_buffer_ring();
+    if (!disabled_by_env("buf_ring")) init_buffer_ring();
+    if (read_mode_ == ReadMode::multishot && disabled_by_env("multishot_recv"))
+        read_mode_ = ReadMode::single_shot;
+    multishot_accept_ = !disabled_by_env("multishot_accept");
     return init_wakeup();
 }
 
