@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,6 +99,7 @@ private:
     static void drop_pin_at_exit(Handle *h);
 
     // --- submission ---
+    int submit();
     io_uring_sqe *get_sqe();
     void begin(io_uring_sqe *sqe, Handle *h, Op op);
     int arm_read(Handle &h);
@@ -129,6 +131,7 @@ private:
 
     io_uring ring_{};
     bool ring_ready_ = false;
+    bool ring_enabled_ = true;  // false until first used (R_DISABLED)
     ReadMode read_mode_ = ReadMode::readiness;
     bool multishot_accept_ = true;
 
@@ -144,15 +147,31 @@ private:
 
 // ---------------------------------------------------------------- setup ----
 
+// Test hook: IOR_URING_DISABLE lists kernel features to treat as missing
+// ("multishot_recv", "multishot_accept", "buf_ring", "defer_taskrun"), so the fallback paths
+// of older kernels run through the same conformance suite on this one.
+bool disabled_by_env(const char *feature) {
+    const char *list = std::getenv("IOR_URING_DISABLE");
+    return list && std::strstr(list, feature);
+}
+
 int UringBackend::init_ring(unsigned entries) {
     // Newer flags first; an older kernel refuses unknown flags with EINVAL.
+    // DEFER_TASKRUN (6.1) runs completion work only when poll() enters the
+    // kernel, in one batch, instead of interrupting every other syscall (the
+    // core's send()s); it requires SINGLE_ISSUER, and R_DISABLED makes the
+    // issuer the thread that first uses the ring, not the one creating it.
+    const unsigned single_issuer =
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
     const unsigned flag_sets[] = {
+        IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | single_issuer,
         IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
         IORING_SETUP_CQSIZE,
         0,
     };
     int r = -EINVAL;
     for (unsigned flags : flag_sets) {
+        if (disabled_by_env("defer_taskrun") && (flags & IORING_SETUP_DEFER_TASKRUN)) continue;
         io_uring_params p{};
         p.flags = flags;
         p.cq_entries = entries * 8;
@@ -161,6 +180,7 @@ int UringBackend::init_ring(unsigned entries) {
     }
     if (r < 0) return -r;
     ring_ready_ = true;
+    ring_enabled_ = !(ring_.flags & IORING_SETUP_R_DISABLED);
     // NODROP: completions are never lost when the CQ ring is full; EXT_ARG:
     // a timed wait without an internal timeout SQE.
     const unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
@@ -226,14 +246,6 @@ int UringBackend::init_wakeup() {
     return 0;
 }
 
-// Test hook: IOR_URING_DISABLE lists kernel features to treat as missing
-// ("multishot_recv", "multishot_accept", "buf_ring"), so the fallback paths
-// of older kernels run through the same conformance suite on this one.
-bool disabled_by_env(const char *feature) {
-    const char *list = std::getenv("IOR_URING_DISABLE");
-    return list && std::strstr(list, feature);
-}
-
 int UringBackend::init(const BackendOptions &opts) {
     const unsigned entries = round_up_pow2(unsigned(std::max(256, opts.max_events * 2)));
     if (int err = init_ring(entries)) return err;
@@ -263,7 +275,9 @@ void UringBackend::shutdown() {
         io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));
         ++ops_in_flight_;
     }
-    io_uring_submit(&ring_);
+    // Fails (EEXIST) if another thread than the loop's destroys the reactor;
+    // then queue_exit alone cancels, and still-pinned handles leak.
+    if (submit() < 0) ops_in_flight_ = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (ops_in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
         __kernel_timespec ts{0, 50 * 1000 * 1000};
@@ -296,11 +310,25 @@ void UringBackend::drain_at_exit(std::uint64_t user_data, int res, unsigned flag
 
 // ----------------------------------------------------------- submission ----
 
+// Every path into the kernel comes here or through poll(): the first one
+// enables a ring created disabled, which makes this thread its issuer.
+int UringBackend::submit() {
+    if (!ring_enabled_) {
+        // Raw syscall: liburing 2.3 declares io_uring_enable_rings but its
+        // shared library does not export it.
+        if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                    nullptr, 0) < 0)
+            return -errno;
+        ring_enabled_ = true;
+    }
+    return io_uring_submit(&ring_);
+}
+
 io_uring_sqe *UringBackend::get_sqe() {
     io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
     if (sqe) return sqe;
     // SQ full between polls: flush it early rather than fail.
-    io_uring_submit(&ring_);
+    submit();
     return io_uring_get_sqe(&ring_);
 }
 
@@ -464,7 +492,7 @@ void UringBackend::detach(Handle &h) {
     // or recv would keep taking connections and bytes that, after remove,
     // belong to the caller (who may accept on the listener itself, or add
     // the fd again).
-    if (h.backend_index & (kReadActive | kWriteActive)) io_uring_submit(&ring_);
+    if (h.backend_index & (kReadActive | kWriteActive)) submit();
 }
 
 int UringBackend::poll(Sink &sink, int timeout_ms) {
@@ -479,6 +507,9 @@ int UringBackend::poll(Sink &sink, int timeout_ms) {
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = (timeout_ms % 1000) * 1000000LL;
         tsp = &ts;
+    }
+    if (!ring_enabled_) {
+        if (int r = submit(); r < 0) return -r;
     }
     io_uring_cqe *cqe = nullptr;
     int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
