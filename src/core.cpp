@@ -424,7 +424,14 @@ void io_reactor_s::writable(Handle &h) {
 void io_reactor_s::sent(Handle &h, std::size_t n) {
     h.write_armed = false;
     h.out.pop(n);
-    if (!h.removed) flush(h);
+    if (h.removed) return;
+    // The backend's send emptied the queue: flush() would find nothing to
+    // send and so owe no EVENT_WRITE for the drain.
+    if (n > 0 && h.out.empty()) {
+        if (!h.failed) serve(h, kWriteEvent);
+        return;
+    }
+    flush(h);
 }
 
 // Sends until the queue is empty or the kernel refuses. Returns 0, the
