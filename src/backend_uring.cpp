@@ -306,10 +306,16 @@ void UringBackend::shutdown() {
 void UringBackend::drain_at_exit(std::uint64_t user_data, int res, unsigned flags) {
     const Op op = static_cast<Op>(user_data & kOpMask);
     Handle *h = reinterpret_cast<Handle *>(user_data & ~kOpMask);
+    // A kernel before 5.19 has no CANCEL_ANY: nothing will complete, so do
+    // not wait; queue_exit cancels, and the still-pinned handles leak.
+    if (op == Op::cancel && !h && res == -EINVAL) {
+        ops_in_flight_ = 0;
+        return;
+    }
     // An accepted socket nobody will ever see.
     if (op == Op::accept && res >= 0) ::close(res);
     if (op == Op::none || (flags & IORING_CQE_F_MORE)) return;
-    --ops_in_flight_;
+    if (ops_in_flight_ > 0) --ops_in_flight_;
     if (h) drop_pin_at_exit(h);
 }
 
