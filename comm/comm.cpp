@@ -60,6 +60,7 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     std::size_t command_bytes = 0;
     int interest = EVENT_READ;
     bool input_paused = false;  // too many queued commands
+    bool flood_logged = false;  // said so once; a flood pauses many times
     bool throttled = false;     // output above the high watermark
     bool eof = false;           // peer closed; run its queued commands, then go
     bool closing = false;       // flushing before close
@@ -169,7 +170,7 @@ Comm::~Comm() {
     }
 }
 
-bool Comm::start(bool console, std::string &error) {
+bool Comm::start(std::string &error) {
     if (!net::startup(error)) return false;
     if (cfg_.backend != "auto" && !backend_built_in(cfg_.backend)) {
         error = "backend '" + cfg_.backend + "' is not built in (available: " + built_in_backends() + ")";
@@ -193,8 +194,7 @@ bool Comm::start(bool console, std::string &error) {
     }
     g_signal_reactor.store(reactor_);
     net::on_shutdown_signal(shutdown_from_signal);
-    if (!open_listeners(error)) return false;
-    return !console || open_console(error);
+    return open_listeners(error);
 }
 
 bool Comm::open_listeners(std::string &error) {
@@ -232,7 +232,7 @@ bool Comm::open_listeners(std::string &error) {
     return true;
 }
 
-bool Comm::open_console(std::string &error) {
+bool Comm::add_console(std::string &error) {
     auto link = std::make_unique<Link>(*this, io_reactor_console_fd(), true);
     link->address = "console";
     if (io_reactor_add_console(reactor_, context_of(*link)) != 0) {
@@ -386,7 +386,9 @@ void Comm::on_input(Link &link, std::string_view bytes) {
                          std::to_string(cfg_.max_line_length) + " characters.]\n");
     if (!link.dead && !link.input_paused && link.command_bytes > cfg_.max_input_queue) {
         link.input_paused = true;
-        log_("input flood from " + describe(*link.user) + ": reading paused");
+        if (!link.flood_logged)
+            log_("input flood from " + describe(*link.user) + ": reading paused until it catches up");
+        link.flood_logged = true;
         update_interest(link);
     }
 }

@@ -110,9 +110,11 @@ public:
     Comm(const Comm &) = delete;
     Comm &operator=(const Comm &) = delete;
 
-    // Creates the reactor and the listeners (and the console user if asked).
-    // False with `error` set when the server must not start.
-    bool start(bool console, std::string &error);
+    // Creates the reactor and the listeners. False with `error` set when
+    // the server must not start.
+    bool start(std::string &error);
+    // Makes stdin/stdout a user, read through the reactor's console handle.
+    bool add_console(std::string &error);
     // Runs until shutdown completes; returns the process exit code.
     int run();
     // Safe from a signal handler or another thread.
@@ -133,7 +135,6 @@ private:
     friend struct Link;
 
     bool open_listeners(std::string &error);
-    bool open_console(std::string &error);
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
     void on_input(Link &link, std::string_view bytes);

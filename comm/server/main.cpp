@@ -77,10 +77,11 @@ int main(int argc, char **argv) {
     talker.set_name(config.mud_name);
     comm::Comm server(config, talker, log_line);
     talker.attach(server);
-    if (!server.start(console, error)) return fail(error);
+    if (!server.start(error)) return fail(error);
 
     std::printf("ior-mud: %s listening on %s backend %s\n", config.mud_name.c_str(),
                 server.listening_on().c_str(), server.backend_name());
     std::fflush(stdout);
+    if (console && !server.add_console(error)) return fail(error);
     return server.run();
 }
