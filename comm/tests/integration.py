@@ -59,8 +59,12 @@ class Server:
             f.write(extra)
         self.log_path = os.path.join(WORKDIR, name + ".log")
         self.log = open(self.log_path, "w")
+        env = dict(os.environ)
+        # An ASan build keeps freed memory in quarantine, which would read as
+        # growth in the memory tests; a small quarantine keeps them meaningful.
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1").lstrip(":")
         self.proc = subprocess.Popen([BINARY, "--config", self.config] + list(args),
-                                     stdout=subprocess.PIPE, stderr=self.log, stdin=stdin)
+                                     stdout=subprocess.PIPE, stderr=self.log, stdin=stdin, env=env)
         line = read_line(self.proc.stdout, 10)
         check(line, "server printed no startup line; log: " + self.read_log())
         self.startup = line
@@ -149,8 +153,10 @@ class Client:
     """A socket client that separates telnet commands from text. By default
     it answers nothing (a dumb client); tests switch features on."""
 
-    def __init__(self, port, host="127.0.0.1", family=socket.AF_INET):
+    def __init__(self, port, host="127.0.0.1", family=socket.AF_INET, rcvbuf=None):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the advertised window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(5)
         self.sock.connect((host, port))
         self.raw = b""          # bytes after decompression, before telnet parsing
@@ -376,6 +382,7 @@ def test_ipv6_listener_serves_users():
 def answer_like_a_modern_client(c, names):
     """WILL NAWS / WILL TTYPE with MTTS cycling, as tintin++ or Mudlet do."""
     queue = list(names)
+    c.ttype_replies = 0
 
     def on_verb(cmd, opt):
         if cmd == DO and opt == NAWS:
@@ -391,6 +398,7 @@ def answer_like_a_modern_client(c, names):
             c.send(reply[:3])
             time.sleep(0.01)
             c.send(reply[3:])
+            c.ttype_replies += 1
 
     c.on_verb, c.on_sb = on_verb, on_sb
 
@@ -401,6 +409,10 @@ def test_naws_and_ttype_reach_the_server():
         c = Client(s.port)
         answer_like_a_modern_client(c, ["TESTCLIENT", "XTERM-256COLOR", "MTTS 9"])
         c.login("nora")
+        deadline = time.time() + 5
+        while c.ttype_replies < 3 and time.time() < deadline:
+            c.pump(0.1)  # the MTTS cycle runs as the client answers
+        check(c.ttype_replies == 3, "server asked for %d terminal types, not 3" % c.ttype_replies)
         c.line("client")
         c.expect("Client: TESTCLIENT")
         c.expect("Terminal: XTERM-256COLOR")
@@ -579,12 +591,11 @@ def test_flooding_client_does_not_grow_server_memory():
 def test_slow_reader_is_dropped_past_the_output_cap():
     s = Server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n")
     try:
-        slow = Client(s.port)
-        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow = Client(s.port, rcvbuf=4096)
         slow.login("slow")
         loud = Client(s.port)
         loud.login("loud")
-        line = "say " + "y" * 300
+        line = "say " + "y" * 1000
         deadline = time.time() + 15
         while time.time() < deadline and "output buffer over its cap" not in s.read_log():
             loud.send((line + "\r\n").encode() * 20)
