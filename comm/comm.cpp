@@ -29,7 +29,7 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         : Endpoint(Kind::link), comm(c), fd(f), console(is_console),
           lines(c.cfg_.max_line_length) {
         if (!console)
-            tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{.mccp2 = c.cfg_.mccp});
+            tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{.mccp2 = c.cfg_.mccp && Compressor::available()});
     }
 
     void telnet_send(std::string_view bytes) override { comm.send(*this, bytes); }

@@ -16,6 +16,8 @@ public:
     Compressor(const Compressor &) = delete;
     Compressor &operator=(const Compressor &) = delete;
 
+    // False in a build without zlib (mccp_none.cpp): MCCP2 is then not offered.
+    static bool available();
     bool ok() const { return state_ != nullptr; }
     // Compressed bytes for `data`, flushed so the peer can decode them now.
     std::string compress(std::string_view data);
