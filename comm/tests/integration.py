@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import atexit
 import traceback
 import zlib
 
@@ -45,6 +46,17 @@ def check(cond, message):
 
 # ---- the server -----------------------------------------------------------
 
+STARTED = []  # every server process this script started
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """One ior-mud process with a config written for the test."""
 
@@ -65,6 +77,14 @@ class Server:
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1").lstrip(":")
         self.proc = subprocess.Popen([BINARY, "--config", self.config] + list(args),
                                      stdout=subprocess.PIPE, stderr=self.log, stdin=stdin, env=env)
+        STARTED.append(self.proc)
+        try:
+            self.startup = self.read_startup()
+        except BaseException:
+            self.kill()  # never leave a server behind
+            raise
+
+    def read_startup(self):
         line = read_line(self.proc.stdout, 10)
         check(line, "server printed no startup line; log: " + self.read_log())
         self.startup = line
@@ -74,6 +94,7 @@ class Server:
         m6 = re.search(r"\[::1\]:(\d+)", line)
         self.port6 = int(m6.group(1)) if m6 else None
         check(("backend " + BACKEND) in line, "startup line does not name backend %s: %s" % (BACKEND, line))
+        return line
 
     def pid(self):
         return self.proc.pid
