@@ -690,6 +690,22 @@ def test_console_user_talks_through_stdin_and_stdout():
         check(s.stop() == 0, "exit code not 0")
 
 
+def test_environment_picks_the_backend_when_config_says_auto():
+    cfg = os.path.join(WORKDIR, "auto.cfg")
+    with open(cfg, "w") as f:
+        f.write("port : 127.0.0.1:0\nio_reactor_backend : auto\n")
+    env = dict(os.environ, IO_REACTOR_BACKEND=BACKEND)
+    p = subprocess.Popen([BINARY, "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, env=env)
+    STARTED.append(p)
+    try:
+        line = read_line(p.stdout, 10)
+        check(line.endswith("backend " + BACKEND), line)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(timeout=10) == 0, "exit code not 0")
+
+
 def test_bad_config_is_an_error_naming_file_and_line():
     cfg = os.path.join(WORKDIR, "bad.cfg")
     with open(cfg, "w") as f:
