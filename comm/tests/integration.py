@@ -742,6 +742,16 @@ def test_environment_picks_the_backend_when_config_says_auto():
         check(p.wait(timeout=10) == 0, "exit code not 0")
 
 
+def test_trace_key_sends_reactor_trace_to_the_log():
+    s = Server("trace io_reactor : on\n")
+    try:
+        c = Client(s.port)
+        c.expect("By what name")
+        s.wait_log(r"io_reactor: add fd \d+")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
 def test_bad_config_is_an_error_naming_file_and_line():
     cfg = os.path.join(WORKDIR, "bad.cfg")
     with open(cfg, "w") as f:
@@ -749,6 +759,11 @@ def test_bad_config_is_an_error_naming_file_and_line():
     r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
     check(r.returncode != 0, "server started with a bad config")
     check(cfg + ":3: unknown key 'prot'" in r.stderr, r.stderr)
+    with open(cfg, "w") as f:
+        f.write("port : 0\nidle timeout : soon\n")
+    r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
+    check(r.returncode != 0 and cfg + ":2: bad value for 'idle timeout'" in r.stderr, r.stderr)
+    check(r.stdout == "", "a server that refused its config printed a startup line")
     r = subprocess.run(command("--config", cfg + ".missing"), capture_output=True, text=True,
                        timeout=10 * SLOW, env=environment())
     check(r.returncode != 0 and "cannot open" in r.stderr, r.stderr)
