@@ -103,6 +103,8 @@ socket_fd_t accept(socket_fd_t listener, int &error) {
     return s;
 }
 
+void close_socket(socket_fd_t fd) { closesocket(fd); }
+
 int socket_error(socket_fd_t fd) {
     int value = 0;
     int len = sizeof value;
