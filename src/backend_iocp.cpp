@@ -13,6 +13,7 @@
 // (Op), which names the Handle; the completion key only says what kind of
 // packet it is. An Op pins its Handle while the kernel owns the Op, so a
 // removed handle lives until its last completion is dequeued and swallowed.
+// An Op is freed or pooled only after its completion has been dequeued.
 #include "backend.h"
 #include "sys.h"
 
@@ -39,9 +40,10 @@ std::atomic<long> iocp_contexts_alive{0};
 namespace {
 
 // What a dequeued packet is. Socket packets carry an Op.
-constexpr ULONG_PTR kSocketKey = 1;
-constexpr ULONG_PTR kWakeKey = 2;
-constexpr ULONG_PTR kConsoleKey = 3;
+constexpr ULONG_PTR kSocketKey = 1;      // every associated socket's key
+constexpr ULONG_PTR kPostFailedKey = 2;  // a call failed at once; the byte count is its error
+constexpr ULONG_PTR kWakeKey = 3;
+constexpr ULONG_PTR kConsoleKey = 4;
 
 constexpr int kAcceptsPosted = 6;
 // AcceptEx wants room for each address plus 16 bytes.
@@ -50,23 +52,37 @@ constexpr DWORD kDestroyDrainMs = 5000;
 
 enum class OpKind : std::uint8_t { read, write, accept };
 
-// One overlapped operation. While posted it is the kernel's: it is freed or
-// pooled only after its completion has been dequeued.
-// Kept small: every idle connection has one posted.
+// One overlapped operation. A zero-byte read is a bare Op, kept as small as
+// it goes: every idle connection has one posted.
 struct Op {
-    OVERLAPPED ov;     // first: CONTAINING_RECORD finds the Op from it
-    Handle *handle;    // pinned while the Op is posted, so never dangling
-    Op *prev, *next;   // the posted list, which the destructor cancels
-    DWORD post_error;  // a failure at post time, delivered via the port
+    OVERLAPPED ov;  // first: CONTAINING_RECORD finds the Op from it
+    union {
+        Handle *handle;  // while posted: pinned, so never dangling
+        Op *next_free;   // while pooled
+    };
     OpKind kind;
 };
+
+// Sends and accepts, few at any time, are listed so that the destructor can
+// cancel them. Reads need no list: detach cancels a handle's read, and the
+// core detaches every handle before it destroys the backend.
+struct ListedOp : Op {
+    ListedOp *prev, *next;
+};
+
+struct AcceptOp : ListedOp {
+    SOCKET accepted;
+    char addresses[2 * kAcceptAddressLen];
+};
+
 // The allocator's header on each Op, counted in state_bytes as core.cpp
 // counts it on each Handle.
 constexpr std::size_t kAllocHeader = 16;
 
-struct AcceptOp : Op {
-    SOCKET accepted;
-    char addresses[2 * kAcceptAddressLen];
+// Idle Ops of one size, for reuse.
+struct FreeList {
+    Op *head = nullptr;
+    std::size_t count = 0;
 };
 
 // Handle::backend_data of a stream: its posted zero-byte read, if any.
@@ -189,9 +205,10 @@ private:
     int post_read(Handle &h);
     int post_accept(Handle &h);
     int top_up_accepts(Handle &h);
-    int start(Op *op, Handle &h, OpKind kind);
+    void start(Op *op, Handle &h, OpKind kind);
     int posted(Op *op, int error);
-    int op_error(const Op &op);
+    void finished(Op *op);
+    int op_error(const Op &op, const OVERLAPPED_ENTRY &entry);
 
     bool dispatch(Sink &sink, const OVERLAPPED_ENTRY &entry);
     bool read_done(Sink &sink, Handle &h, int error);
@@ -205,10 +222,9 @@ private:
     bool deliver_console(Sink &sink);
     void stop_console();
 
-    Op *acquire_op();
+    Op *acquire(FreeList &pool, std::size_t &allocated, bool listed);
     void release_op(Op *op);
-    void link(Op *op);
-    void unlink(Op *op);
+    void keep_or_free(FreeList &pool, std::size_t &allocated, Op *op);
     void cancel_and_drain();
     void drop_pin(Handle &h);
 
@@ -216,12 +232,13 @@ private:
     std::atomic<bool> wake_posted_{false};
     LPFN_ACCEPTEX accept_ex_ = nullptr;
 
-    Op *posted_ = nullptr;       // every Op the kernel holds
-    Op *pool_ = nullptr;         // idle stream Ops, linked through next
-    std::size_t pool_limit_;
-    std::size_t pooled_ = 0;
-    std::size_t stream_ops_ = 0;  // allocated stream Ops (posted + pooled)
-    std::size_t accept_ops_ = 0;  // allocated AcceptOps (always posted)
+    std::size_t in_kernel_ = 0;   // Ops posted and not yet dequeued
+    ListedOp *listed_ = nullptr;  // the posted sends and accepts
+    FreeList read_pool_, send_pool_;
+    std::size_t pool_limit_;      // over both pools
+    std::size_t read_ops_ = 0;    // allocated, posted or pooled
+    std::size_t send_ops_ = 0;
+    std::size_t accept_ops_ = 0;  // never pooled: they own a socket each
 
     std::vector<OVERLAPPED_ENTRY> entries_;
     // Streams reported readable, each pinned once: their zero-byte read is
@@ -240,75 +257,88 @@ private:
 
 // ---- operation contexts -------------------------------------------------------
 
-Op *IocpBackend::acquire_op() {
-    if (Op *op = pool_) {
-        pool_ = op->next;
-        --pooled_;
+Op *IocpBackend::acquire(FreeList &pool, std::size_t &allocated, bool listed) {
+    if (Op *op = pool.head) {
+        pool.head = op->next_free;
+        --pool.count;
         return op;
     }
-    Op *op = new (std::nothrow) Op;
+    Op *op = listed ? new (std::nothrow) ListedOp : new (std::nothrow) Op;
     if (!op) return nullptr;
-    ++stream_ops_;
+    ++allocated;
     ++iocp_contexts_alive;
     return op;
 }
 
+void IocpBackend::keep_or_free(FreeList &pool, std::size_t &allocated, Op *op) {
+    if (read_pool_.count + send_pool_.count < pool_limit_) {
+        op->next_free = pool.head;
+        pool.head = op;
+        ++pool.count;
+        return;
+    }
+    if (op->kind == OpKind::read)
+        delete op;
+    else
+        delete static_cast<ListedOp *>(op);
+    --allocated;
+    --iocp_contexts_alive;
+}
+
 void IocpBackend::release_op(Op *op) {
-    if (op->kind == OpKind::accept) {
+    switch (op->kind) {
+    case OpKind::read: return keep_or_free(read_pool_, read_ops_, op);
+    case OpKind::write: return keep_or_free(send_pool_, send_ops_, op);
+    case OpKind::accept:
         delete static_cast<AcceptOp *>(op);
         --accept_ops_;
         --iocp_contexts_alive;
-    } else if (pooled_ < pool_limit_) {
-        op->next = pool_;
-        pool_ = op;
-        ++pooled_;
-    } else {
-        delete op;
-        --stream_ops_;
-        --iocp_contexts_alive;
+        return;
     }
 }
 
-void IocpBackend::link(Op *op) {
-    op->prev = nullptr;
-    op->next = posted_;
-    if (posted_) posted_->prev = op;
-    posted_ = op;
-}
-
-void IocpBackend::unlink(Op *op) {
-    (op->prev ? op->prev->next : posted_) = op->next;
-    if (op->next) op->next->prev = op->prev;
-}
-
-// Hands op to the kernel on h's behalf: pinned and listed until dequeued.
-int IocpBackend::start(Op *op, Handle &h, OpKind kind) {
+// Hands op to the kernel on h's behalf: pinned (and listed) until dequeued.
+void IocpBackend::start(Op *op, Handle &h, OpKind kind) {
     ZeroMemory(&op->ov, sizeof op->ov);
     op->handle = &h;
-    op->post_error = 0;
     op->kind = kind;
     ++h.pins;
-    link(op);
-    return 0;
+    ++in_kernel_;
+    if (kind == OpKind::read) return;
+    auto *listed = static_cast<ListedOp *>(op);
+    listed->prev = nullptr;
+    listed->next = listed_;
+    if (listed_) listed_->prev = listed;
+    listed_ = listed;
+}
+
+// Its completion was dequeued: the Op is ours again (its handle still pinned).
+void IocpBackend::finished(Op *op) {
+    --in_kernel_;
+    if (op->kind == OpKind::read) {
+        if (op->handle->backend_data == op) op->handle->backend_data = nullptr;
+        return;
+    }
+    auto *listed = static_cast<ListedOp *>(op);
+    (listed->prev ? listed->prev->next : listed_) = listed->next;
+    if (listed->next) listed->next->prev = listed->prev;
 }
 
 // A call that failed at once queues no packet. Post one ourselves so the
 // failure takes the same road as any completion (and the same pin release).
 int IocpBackend::posted(Op *op, int error) {
     if (error == 0 || error == WSA_IO_PENDING) return 0;
-    op->post_error = static_cast<DWORD>(error);
-    if (PostQueuedCompletionStatus(port_, 0, kSocketKey, &op->ov)) return 0;
+    if (PostQueuedCompletionStatus(port_, static_cast<DWORD>(error), kPostFailedKey, &op->ov)) return 0;
     int failure = static_cast<int>(GetLastError());
-    unlink(op);
+    finished(op);
     --op->handle->pins;
-    if (op->kind == OpKind::read) op->handle->backend_data = nullptr;
     release_op(op);
     return failure;
 }
 
 // The Winsock code of a finished operation (0: success).
-int IocpBackend::op_error(const Op &op) {
-    if (op.post_error) return static_cast<int>(op.post_error);
+int IocpBackend::op_error(const Op &op, const OVERLAPPED_ENTRY &entry) {
+    if (entry.lpCompletionKey == kPostFailedKey) return static_cast<int>(entry.dwNumberOfBytesTransferred);
     if (op.ov.Internal == 0) return 0;  // STATUS_SUCCESS
     DWORD bytes = 0, flags = 0;
     auto *ov = const_cast<OVERLAPPED *>(&op.ov);
@@ -396,7 +426,7 @@ int IocpBackend::update_reading(Handle &h) {
 // ---- posting ------------------------------------------------------------------
 
 int IocpBackend::post_read(Handle &h) {
-    Op *op = acquire_op();
+    Op *op = acquire(read_pool_, read_ops_, false);
     if (!op) return ENOMEM;
     start(op, h, OpKind::read);
     h.backend_data = op;
@@ -408,14 +438,30 @@ int IocpBackend::post_read(Handle &h) {
     return posted(op, error);
 }
 
+// One overlapped send takes at most a socket buffer's worth. Windows would
+// take more, but wine completes a send larger than the buffer only as a
+// slow reader frees room, in small steps and far more slowly than a
+// sequence of buffer-sized sends (1 MiB to a 4 KiB reader: minutes versus
+// seconds). The core sends the rest as each completion comes in.
+std::size_t send_size_limit(socket_fd_t fd) {
+    constexpr std::size_t kUnbuffered = 64 * 1024;  // SO_SNDBUF 0: no socket buffer
+    constexpr std::size_t kMin = 4096;
+    int size = 0;
+    int len = sizeof size;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, reinterpret_cast<char *>(&size), &len) == SOCKET_ERROR ||
+        size <= 0)
+        return kUnbuffered;
+    return std::max(static_cast<std::size_t>(size), kMin);
+}
+
 int IocpBackend::arm_write(Handle &h) {
     if (h.write_armed || h.out.empty()) return 0;
-    Op *op = acquire_op();
+    Op *op = acquire(send_pool_, send_ops_, true);
     if (!op) return ENOMEM;
     start(op, h, OpKind::write);
     h.write_armed = true;
     // The bytes stay put in h.out's front chunk until sent() pops them.
-    std::size_t size = std::min<std::size_t>(h.out.front_size(), ULONG_MAX);
+    std::size_t size = std::min(h.out.front_size(), send_size_limit(h.fd));
     WSABUF buf{static_cast<ULONG>(size), const_cast<char *>(h.out.front_data())};
     int error = 0;
     if (WSASend(h.fd, &buf, 1, nullptr, 0, &op->ov, nullptr) == SOCKET_ERROR) error = WSAGetLastError();
@@ -470,15 +516,15 @@ bool IocpBackend::dispatch(Sink &sink, const OVERLAPPED_ENTRY &entry) {
         return deliver_console(sink);
     }
     Op *op = CONTAINING_RECORD(entry.lpOverlapped, Op, ov);
-    unlink(op);
+    finished(op);
     Handle &h = *op->handle;
-    if (op->kind == OpKind::read) h.backend_data = nullptr;
     bool heard = false;
     if (unpin(sink, h)) {  // after this, h may be gone
-        int error = op_error(*op);
+        int error = op_error(*op, entry);
+        DWORD bytes = error ? 0 : entry.dwNumberOfBytesTransferred;
         switch (op->kind) {
         case OpKind::read: heard = read_done(sink, h, error); break;
-        case OpKind::write: heard = write_done(sink, h, error, entry.dwNumberOfBytesTransferred); break;
+        case OpKind::write: heard = write_done(sink, h, error, bytes); break;
         case OpKind::accept: heard = accept_done(sink, h, *static_cast<AcceptOp *>(op), error); break;
         }
     } else if (op->kind == OpKind::accept) {
@@ -664,11 +710,12 @@ int IocpBackend::wake() {
 }
 
 void IocpBackend::add_stats(io_reactor_stats_t &stats) const {
-    stats.contexts_live += stream_ops_ + accept_ops_;
-    stats.contexts_pooled += pooled_;
+    stats.contexts_live += read_ops_ + send_ops_ + accept_ops_;
+    stats.contexts_pooled += read_pool_.count + send_pool_.count;
     // Per-handle state here is what posted operations hold.
-    std::size_t posted_streams = stream_ops_ - pooled_;
-    stats.state_bytes += posted_streams * (sizeof(Op) + kAllocHeader) +
+    std::size_t reads = read_ops_ - read_pool_.count;
+    std::size_t sends = send_ops_ - send_pool_.count;
+    stats.state_bytes += reads * (sizeof(Op) + kAllocHeader) + sends * (sizeof(ListedOp) + kAllocHeader) +
                          accept_ops_ * (sizeof(AcceptOp) + kAllocHeader);
 }
 
@@ -689,20 +736,21 @@ void IocpBackend::drop_pin(Handle &h) {
 void IocpBackend::cancel_and_drain() {
     for (Handle *h : rearm_) drop_pin(*h);
     rearm_.clear();
-    for (Op *op = posted_; op; op = op->next) CancelIoEx(reinterpret_cast<HANDLE>(op->handle->fd), &op->ov);
+    for (ListedOp *op = listed_; op; op = op->next)
+        CancelIoEx(reinterpret_cast<HANDLE>(op->handle->fd), &op->ov);
     ULONGLONG deadline = GetTickCount64() + kDestroyDrainMs;
-    while (posted_ && GetTickCount64() < deadline) {
+    while (in_kernel_ > 0 && GetTickCount64() < deadline) {
         ULONG n = 0;
         if (!GetQueuedCompletionStatusEx(port_, entries_.data(), static_cast<ULONG>(entries_.size()), &n,
                                          100, FALSE))
             continue;
         for (ULONG i = 0; i < n; ++i) {
-            if (entries_[i].lpCompletionKey != kSocketKey) continue;
+            ULONG_PTR key = entries_[i].lpCompletionKey;
+            if (key != kSocketKey && key != kPostFailedKey) continue;
             Op *op = CONTAINING_RECORD(entries_[i].lpOverlapped, Op, ov);
-            unlink(op);
+            finished(op);
             if (op->kind == OpKind::accept) closesocket(static_cast<AcceptOp *>(op)->accepted);
             Handle &h = *op->handle;
-            if (op->kind == OpKind::read) h.backend_data = nullptr;
             release_op(op);
             drop_pin(h);
         }
@@ -714,10 +762,17 @@ void IocpBackend::cancel_and_drain() {
 IocpBackend::~IocpBackend() {
     stop_console();
     cancel_and_drain();
-    while (Op *op = pool_) {
-        pool_ = op->next;
+    for (Op *op = read_pool_.head; op;) {
+        Op *next = op->next_free;
         delete op;
         --iocp_contexts_alive;
+        op = next;
+    }
+    for (Op *op = send_pool_.head; op;) {
+        Op *next = op->next_free;
+        delete static_cast<ListedOp *>(op);
+        --iocp_contexts_alive;
+        op = next;
     }
     CloseHandle(port_);
     sys::cleanup();
