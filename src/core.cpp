@@ -28,6 +28,8 @@ constexpr std::size_t kMaxRead = 64 * 1024;
 constexpr std::size_t kMinRead = 16 * 1024;
 // Accepts per readiness report, so one busy listener cannot starve the rest.
 constexpr int kAcceptBurst = 64;
+// send_queued()'s "the socket is full" (every real error code is positive).
+constexpr int kWouldBlock = -1;
 
 // Work a handle owes the caller that could not be done when it was noticed.
 enum Due : std::uint8_t {
@@ -65,6 +67,7 @@ struct io_reactor_s final : ior::Sink {
     std::unique_ptr<Backend> backend;
     std::unordered_map<socket_fd_t, Handle *> handles;
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
+    std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;
     std::unique_ptr<char[]> arena{new char[kArenaBytes]};
     std::size_t arena_used = 0;
@@ -90,7 +93,6 @@ struct io_reactor_s final : ior::Sink {
 
     int add(socket_fd_t fd, void *context, int events, HandleKind kind);
     int remove(Handle &h);
-    void send_what_fits(Handle &h);
     int modify(Handle &h, int events);
     int post_write(Handle &h, const char *data, std::size_t len);
     int wait(io_event_t *events, int max_events, const timeval *tv);
@@ -106,7 +108,8 @@ struct io_reactor_s final : ior::Sink {
     // I/O done by the core for readiness-style reports
     void read_stream(Handle &h);
     void accept_burst(Handle &listener);
-    void flush(Handle &h);
+    void flush(Handle &h, bool had_output = false);
+    int send_queued(Handle &h);
     void deliver_stash(Handle &h);
     void end_reading(Handle &h);
     void report_close(Handle &h);
@@ -153,7 +156,9 @@ int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind
 }
 
 int io_reactor_s::remove(Handle &h) {
-    send_what_fits(h);
+    // "Write a farewell, then remove" must not lose the farewell: the kernel
+    // gets what it takes now; the rest goes with the handle, as asked.
+    send_queued(h);
     handles.erase(h.fd);
     h.removed = true;
     cancel_delivered(h);
@@ -189,18 +194,6 @@ int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
     // into one send per handle.
     if (len) mark(h, kFlush);
     return 0;
-}
-
-// "Write a farewell, then remove" must not lose the farewell: hand the
-// kernel what it takes now, without waiting. The rest is dropped with the
-// handle, as the caller asked.
-void io_reactor_s::send_what_fits(Handle &h) {
-    int error = 0;
-    while (!h.out.empty() && !h.write_armed && !h.failed) {
-        long n = ior::sys::send(h.fd, h.out.front_data(), h.out.front_size(), error);
-        if (n <= 0) return;
-        h.out.pop(static_cast<std::size_t>(n));
-    }
 }
 
 // A handle leaves the ready list only here or when it has nothing due.
@@ -266,15 +259,17 @@ void io_reactor_s::mark(Handle &h, std::uint8_t due) {
     h.due |= due;
 }
 
+// Serving may mark handles again; they go to the fresh `ready` list while
+// this round walks `draining` (kept, with its capacity, across waits).
 void io_reactor_s::drain_ready() {
-    std::vector<Handle *> batch;
-    batch.swap(ready);
-    for (Handle *h : batch) {
+    draining.swap(ready);
+    for (Handle *h : draining) {
         std::uint8_t due = h->due;
         h->due = 0;
         if (!h->removed) serve(*h, due);
         forget(*h);
     }
+    draining.clear();
 }
 
 // Does what was owed, in order; whatever still finds no room is marked again.
@@ -428,23 +423,30 @@ void io_reactor_s::writable(Handle &h) {
 
 void io_reactor_s::sent(Handle &h, std::size_t n) {
     h.write_armed = false;
+    bool had_output = !h.out.empty();
     h.out.pop(n);
-    if (!h.removed) flush(h);
+    if (!h.removed) flush(h, had_output);
 }
 
-void io_reactor_s::flush(Handle &h) {
-    bool had_output = !h.out.empty();
+// Sends until the queue is empty or the kernel refuses. Returns 0, the
+// send error, or kWouldBlock.
+int io_reactor_s::send_queued(Handle &h) {
     while (!h.out.empty() && !h.write_armed && !h.failed) {
         int error = 0;
         long n = ior::sys::send(h.fd, h.out.front_data(), h.out.front_size(), error);
-        if (n > 0) {
-            h.out.pop(static_cast<std::size_t>(n));
-        } else if (n == 0 || ior::sys::would_block(error)) {
-            if ((error = backend->arm_write(h))) failed(h, error);
-        } else {
-            failed(h, error);
-        }
+        if (n <= 0) return n == 0 || ior::sys::would_block(error) ? kWouldBlock : error;
+        h.out.pop(static_cast<std::size_t>(n));
     }
+    return 0;
+}
+
+// had_output: whether the queue held bytes before this round (a completed
+// send may just have emptied it), so its draining is reported.
+void io_reactor_s::flush(Handle &h, bool had_output) {
+    had_output = had_output || !h.out.empty();
+    int error = send_queued(h);
+    if (error == kWouldBlock) error = backend->arm_write(h);
+    if (error) failed(h, error);
     if (had_output && h.out.empty() && !h.failed && (h.interest & EVENT_WRITE))
         serve(h, kWriteEvent);
 }
