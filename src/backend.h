@@ -31,20 +31,21 @@ struct Handle {
     void *context;
     HandleKind kind;
     std::uint8_t interest = 0;     // EVENT_READ | EVENT_WRITE, as the caller set it
+    std::uint8_t due = 0;          // Core's deferred work (core.cpp); nonzero: on its ready list
     bool removed = false;          // io_reactor_remove ran; deliver nothing more
-    bool read_ended = false;       // EOF or error reported; read no more
-    bool failed = false;           // EVENT_ERROR reported; writes refused
+    bool read_ended = false;       // EOF or error seen; read no more
+    bool failed = false;           // EVENT_ERROR owed or reported; writes refused
+    bool close_owed = false;       // EOF seen, EVENT_CLOSE not yet delivered
     bool write_armed = false;      // output waits on the backend (EAGAIN / send in flight)
-    bool write_event_due = false;  // EVENT_WRITE owed to the caller
-    bool on_ready_list = false;    // queued in Core::ready_ (see core.cpp)
-    std::uint16_t pins = 0;        // backend operations that still reference this handle
-    int pending_error = 0;         // failure to report as EVENT_ERROR
+    std::uint16_t pins = 0;        // operations and lists that still reference this handle
+    int error = 0;                 // the failure EVENT_ERROR reports
     WriteQueue out;                // output, whole and in order
-    std::string stash;             // data received while paused (completion backends)
+    std::string stash;             // data received while paused or out of room
     void *backend_data = nullptr;  // owned by the backend
     std::uint32_t backend_index = 0; // free for the backend (poll uses it)
 
     Handle(socket_fd_t f, void *ctx, HandleKind k) : fd(f), context(ctx), kind(k) {}
+    // Whether the backend should be reading (or accepting) for this handle.
     bool reading() const { return (interest & EVENT_READ) && !read_ended && !removed; }
 };
 
@@ -64,8 +65,10 @@ public:
     virtual void received(Handle &h, const char *data, std::size_t n) = 0;
     virtual void accepted(Handle &listener, socket_fd_t fd) = 0;
     // n bytes from the front of h.out were sent; the core pops them and
-    // clears h.write_armed, then continues flushing.
+    // clears h.write_armed, then continues flushing. A failed send is
+    // sent(h, 0) followed by failed(h, error).
     virtual void sent(Handle &h, std::size_t n) = 0;
+    // The handle failed (reset, error): EVENT_ERROR, once.
     virtual void failed(Handle &h, int error) = 0;
 
     // A pinned handle that was removed and whose last operation completed:
@@ -84,6 +87,22 @@ inline bool unpin(Sink &sink, Handle &h) {
     if (!h.removed) return true;
     if (h.pins == 0) sink.release(h);
     return false;
+}
+
+// For readiness backends: what the kernel said about h. An error or hangup
+// wakes whichever side is waiting; its own recv or send then tells what
+// happened. Afterwards the backend re-syncs its interest (readiness_mask):
+// the report may have ended reading or writing.
+inline void report_readiness(Sink &sink, Handle &h, bool in, bool out, bool err) {
+    if ((in || err) && h.reading()) sink.readable(h);
+    if ((out || err) && h.write_armed && !h.removed) sink.writable(h);
+}
+
+// What a readiness backend watches for. Zero means "do not watch at all":
+// a hangup is reported even to an empty mask, and would spin.
+enum : unsigned { kWantRead = 1, kWantWrite = 2 };
+inline unsigned readiness_mask(const Handle &h) {
+    return (h.reading() ? kWantRead : 0u) | (h.write_armed && !h.removed ? kWantWrite : 0u);
 }
 
 class Backend {

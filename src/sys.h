@@ -29,6 +29,7 @@ long read_console(socket_fd_t fd, char *buf, std::size_t len, int &error);
 long send(socket_fd_t fd, const char *buf, std::size_t len, int &error);
 // A non-blocking connected socket, or invalid_socket() with `error` set.
 socket_fd_t accept(socket_fd_t listener, int &error);
+void close_socket(socket_fd_t fd);
 // The pending error of a socket (SO_ERROR), 0 if none.
 int socket_error(socket_fd_t fd);
 
