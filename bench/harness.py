@@ -28,8 +28,8 @@ CONNS_PER_HOLDER = 9500
 FULL = dict(runs=5, tp_conns=1000, tp_sizes=[64, 16384], tp_warmup=0.5, tp_duration=3.0,
             idle_levels=[100, 1000, 10000, 19000], lat_warmup=0.3, lat_duration=2.0,
             accept_count=10000, accept_concurrency=64)
-SMOKE = dict(runs=1, tp_conns=20, tp_sizes=[64, 16384], tp_warmup=0.05, tp_duration=0.2,
-             idle_levels=[10, 200], lat_warmup=0.05, lat_duration=0.2,
+SMOKE = dict(runs=1, tp_conns=20, tp_sizes=[64, 16384], tp_warmup=0.05, tp_duration=0.15,
+             idle_levels=[10, 200], lat_warmup=0.05, lat_duration=0.15,
              accept_count=300, accept_concurrency=16)
 
 
@@ -120,9 +120,9 @@ class Holders:
         shares = [conns // n_proc + (1 if i < conns % n_proc else 0) for i in range(n_proc)]
         exe = os.path.join(build, "bench", "loadgen")
         self.procs = []
-        for share in shares:
+        for i, share in enumerate(shares):
             argv = pinned(LOAD_CPU, [exe, "hold", "--port", str(port), "--conns", str(share),
-                                     "--max-seconds", "120"])
+                                     "--source", "127.0.0.%d" % (2 + i), "--max-seconds", "120"])
             self.procs.append(subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE))
         try:

@@ -10,6 +10,7 @@
 //   loadgen hold --port P --conns N [--max-seconds SEC]
 //       Opens N connections, proves each is served (1-byte echo), prints
 //       "ready N", then idles until stdin closes or the deadline passes.
+//   --source 127.0.0.N  (any mode) the local address connections come from
 //   loadgen accept --port P --count N --concurrency C
 //       N short connections (connect, 1-byte echo, close), C at a time.
 //       Prints one JSON line with the accept rate.
@@ -56,6 +57,7 @@ struct Options {
     double max_seconds = 300.0;
     int count = 1000;
     int concurrency = 64;
+    in_addr_t source = htonl(INADDR_LOOPBACK);
 };
 
 Options parse(int argc, char **argv) {
@@ -73,6 +75,7 @@ Options parse(int argc, char **argv) {
         else if (k == "--max-seconds") o.max_seconds = std::atof(v);
         else if (k == "--count") o.count = std::atoi(v);
         else if (k == "--concurrency") o.concurrency = std::atoi(v);
+        else if (k == "--source") o.source = inet_addr(v);
         else fail("unknown option");
     }
     if (o.port <= 0) fail("--port is required");
@@ -83,11 +86,26 @@ double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// Source address of every connection this process opens. Connections from
+// different 127.x.y.z addresses do not compete for source ports: Linux's
+// connect() tries only half the ephemeral range (even ports) before a slow
+// scan of the rest, so more than ~14,000 connections from one address to one
+// server port crawl. The harness gives each holder process its own address.
+in_addr_t source_address = htonl(INADDR_LOOPBACK);
+
 int start_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket");
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (source_address != htonl(INADDR_LOOPBACK)) {
+        // Bind the address only; connect() still picks the port by 4-tuple.
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sockaddr_in s{};
+        s.sin_family = AF_INET;
+        s.sin_addr.s_addr = source_address;
+        if (bind(fd, reinterpret_cast<sockaddr *>(&s), sizeof s) < 0) die("bind source");
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
@@ -394,6 +412,7 @@ int accept_rate(const Options &o) {
 
 int main(int argc, char **argv) {
     Options o = parse(argc, argv);
+    source_address = o.source;
     alarm(static_cast<unsigned>(o.max_seconds + o.warmup + o.duration + 120));
     if (o.mode == "pingpong") return PingPong(o).run();
     if (o.mode == "hold") return hold(o);
