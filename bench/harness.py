@@ -320,10 +320,14 @@ def main():
     elapsed = time.monotonic() - started
 
     import report  # noqa: E402 (same directory; kept apart so the measuring code stays short)
-    report.write(out, dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=machine_facts(),
-                           peers=[p for p, _ in peers], results=bench.results,
-                           failures=bench.failures, elapsed=elapsed,
-                           date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
+    data = dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=machine_facts(),
+                peers=[p for p, _ in peers], results=bench.results, failures=bench.failures,
+                elapsed=elapsed, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    # Kept beside the logs so the report can be rewritten without rerunning:
+    #   python3 bench/report.py <logdir>/results.json <outdir>
+    with open(os.path.join(logdir, "results.json"), "w") as fh:
+        json.dump(data, fh, indent=1)
+    report.write(out, data)
     print("report: %s (%.0f s)" % (os.path.join(out, "benchmarks.md"), elapsed), flush=True)
     for f in bench.failures:
         print("failure: " + f, file=sys.stderr)

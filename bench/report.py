@@ -137,7 +137,6 @@ def plot(out, d):
             f.write("\n\n")
     tp_dat = os.path.join(out, "throughput.dat")
     with open(tp_dat, "w") as f:
-        f.write("peer 64B 16KiB\n")
         for p in peers:
             a = median(r[p].get("tp64_msgs", [])) or 0
             b = median(r[p].get("tp16384_msgs", [])) or 0
@@ -145,14 +144,16 @@ def plot(out, d):
     script = """
 set terminal pngcairo size 900,520 font "sans,10"
 set output '{out}/bench_idle.png'
-set title 'Idle scale: round-trip p50 of one active client (64 B) vs idle connections'
-set logscale x
+set title 'Idle scale: round-trip p50 of one active client (64 B) beside N idle connections'
+set logscale xy
+set xrange [{xmin}:{xmax}]
 set xlabel 'idle connections'
-set ylabel 'p50 round trip (µs)'
+set ylabel 'p50 round trip (µs, log scale)'
 set key outside right
 set grid
 plot for [i=0:{last}] '{idle}' index i using 1:2 with linespoints lw 2 title columnheader(1)
-unset logscale x
+unset logscale xy
+set xrange [*:*]
 set output '{out}/bench_throughput.png'
 set title 'Throughput: {conns} connections ping-ponging (thousand messages/s, median)'
 set style data histograms
@@ -163,7 +164,7 @@ set xlabel ''
 set xtics rotate by -30
 set yrange [0:*]
 plot '{tp}' using 2:xtic(1) title '64 B', '' using 3 title '16 KiB'
-""".format(out=out, idle=idle_dat, tp=tp_dat, last=len(peers) - 1,
+""".format(out=out, idle=idle_dat, tp=tp_dat, last=len(peers) - 1, xmin=levels[0] / 2, xmax=levels[-1] * 2,
                conns=f"{d['cfg']['tp_conns']:,}")
     res = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     if res.returncode == 0:
@@ -230,3 +231,10 @@ def write(out, d):
     md += raw_runs(d) + [""]
     with open(os.path.join(out, "benchmarks.md"), "w") as fh:
         fh.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    with open(sys.argv[1]) as fh:
+        write(sys.argv[2], json.load(fh))
