@@ -256,6 +256,11 @@ def discover_peers(build):
     return peers
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def machine_facts():
     cpu = "?"
     try:
@@ -314,13 +319,16 @@ def main():
     print("peers: %s" % ", ".join(p for p, _ in peers), flush=True)
     print("server on cpu %s, load on cpu %s; logs in %s" % (SERVER_CPU, LOAD_CPU, logdir), flush=True)
 
+    load_before = loadavg()
     started = time.monotonic()
     bench = Bench(a.build, cfg, logdir, peers)
     bench.run()
     elapsed = time.monotonic() - started
 
     import report  # noqa: E402 (same directory; kept apart so the measuring code stays short)
-    data = dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=machine_facts(),
+    facts = machine_facts()
+    facts["load"] = "%s at start, %s at end" % (load_before, loadavg())
+    data = dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=facts,
                 peers=[p for p, _ in peers], results=bench.results, failures=bench.failures,
                 elapsed=elapsed, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     # Kept beside the logs so the report can be rewritten without rerunning:

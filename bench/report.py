@@ -191,6 +191,8 @@ def write(out, d):
           "- OS: %s; compiler: %s" % (f["os"], f["compiler"]),
           "- libuv %s, libevent %s, asio %s (standalone), liburing %s" % (
               f["libuv"], f["libevent"], f["asio"], f["liburing"]),
+          "- load average (1/5/15 min): %s. Anything else running competes with the server and the "
+          "load generator for the CPUs; the [min–max] spread shows how much that moved the runs." % f.get("load", "?"),
           "- server pinned to CPU 0, load generator(s) to CPU 1 (`taskset`); loopback TCP; `ulimit -n` 20000", "",
           "## Peers", "",
           "Each peer is a small echo server in `bench/servers/` (`--port 0`, port printed on line 1):", "",
@@ -198,7 +200,8 @@ def write(out, d):
           "`io_reactor_add_listener` accepts, `EVENT_READ` carries the bytes, `io_reactor_post_write` echoes.",
           "- `raw-epoll`: `echo_raw_epoll.cpp`, a hand-written level-triggered epoll loop, no library "
           "(the baseline every ratio is against).",
-          "- `libuv`: `echo_libuv.cpp`, `uv_read_start` + one `uv_write` per read, as in libuv's guide.",
+          "- `libuv`: `echo_libuv.cpp`, `uv_read_start` as in libuv's guide, with one reused read buffer and "
+          "`uv_try_write` (a copy is queued with `uv_write` only for what the socket refuses).",
           "- `libevent`: `echo_libevent.cpp`, an `evconnlistener` and a socket bufferevent per client, "
           "input buffer moved to output.",
           "- `asio`: `echo_asio.cpp`, standalone asio in the shape of its async echo example "
