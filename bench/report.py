@@ -66,14 +66,17 @@ def memory_table(d):
     r, peers, levels = d["results"], d["peers"], d["cfg"]["idle_levels"]
     shown = [n for n in levels if n >= 1000] or levels
     head = "| peer | " + " | ".join("RSS B/conn @%s" % f"{n:,}" for n in shown) + \
-           " | vs raw @%s | library state B/conn @%s |" % (f"{shown[-1]:,}", f"{shown[-1]:,}")
-    lines = [head, "|---|" + "---:|" * (len(shown) + 2)]
+           " | vs raw @%s | library state B/conn @%s | backend op contexts @%s |" % (
+               f"{shown[-1]:,}", f"{shown[-1]:,}", f"{shown[-1]:,}")
+    lines = [head, "|---|" + "---:|" * (len(shown) + 3)]
     for p in peers:
         m = r[p]
         cells = [cell(m.get("mem%d_bytes" % n)) for n in shown]
-        state = cell(m.get("mem%d_state" % shown[-1])) if p.startswith("ours-") else "n/a"
-        lines.append("| %s | %s | %s | %s |" % (p, " | ".join(cells), ratio(r, p, "mem%d_bytes" % shown[-1]),
-                                                state))
+        ours = p.startswith("ours-")
+        state = cell(m.get("mem%d_state" % shown[-1])) if ours else "n/a"
+        ctx = cell(m.get("mem%d_ctx" % shown[-1])) if ours else "n/a"
+        lines.append("| %s | %s | %s | %s | %s |" % (p, " | ".join(cells), ratio(r, p, "mem%d_bytes" % shown[-1]),
+                                                     state, ctx))
     return lines
 
 
@@ -217,7 +220,8 @@ def write(out, d):
           "The goal is a flat line." % (", ".join(f"{n:,}" for n in cfg["idle_levels"]), cfg["lat_duration"]),
           "3. **Memory per idle connection**: (server VmRSS with N idle connections − VmRSS before any) ÷ N, "
           "measured in workload 2. For ours also `io_reactor_get_stats().state_bytes ÷ N`, the library's own "
-          "per-handle accounting. Kernel socket buffers are not in RSS.",
+          "per-handle accounting, and `contexts_live` (operation contexts the backend holds, e.g. io_uring "
+          "requests in flight). Kernel socket buffers are not in RSS.",
           "4. **Accept rate**: %s short connections (connect, 1-byte echo, close), %d in flight; "
           "connections per second." % (f"{cfg['accept_count']:,}", cfg["accept_concurrency"]), "",
           "Cells are the median of %d run(s) with [min–max]; “vs raw” is the ratio of medians to raw-epoll "
