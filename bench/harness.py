@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import resource
 import select
 import shutil
 import signal
@@ -307,6 +308,12 @@ def main():
     cfg = dict(SMOKE if a.smoke else FULL)
     if a.runs:
         cfg["runs"] = a.runs
+    # The server holds every idle connection in one process.
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    too_many = [n for n in cfg["idle_levels"] if n + 64 > fd_limit]
+    if too_many:
+        cfg["idle_levels"] = [n for n in cfg["idle_levels"] if n not in too_many]
+        print("warning: open-file limit %d: skipping idle levels %s" % (fd_limit, too_many), file=sys.stderr)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = a.out or (tempfile.mkdtemp(prefix="ior-bench-") if a.smoke else os.path.join(root, "docs"))
     os.makedirs(out, exist_ok=True)
