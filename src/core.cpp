@@ -67,6 +67,7 @@ struct io_reactor_s final : ior::Sink {
     std::unique_ptr<Backend> backend;
     std::unordered_map<socket_fd_t, Handle *> handles;
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
+    std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;
     std::unique_ptr<char[]> arena{new char[kArenaBytes]};
     std::size_t arena_used = 0;
@@ -258,15 +259,17 @@ void io_reactor_s::mark(Handle &h, std::uint8_t due) {
     h.due |= due;
 }
 
+// Serving may mark handles again; they go to the fresh `ready` list while
+// this round walks `draining` (kept, with its capacity, across waits).
 void io_reactor_s::drain_ready() {
-    std::vector<Handle *> batch;
-    batch.swap(ready);
-    for (Handle *h : batch) {
+    draining.swap(ready);
+    for (Handle *h : draining) {
         std::uint8_t due = h->due;
         h->due = 0;
         if (!h->removed) serve(*h, due);
         forget(*h);
     }
+    draining.clear();
 }
 
 // Does what was owed, in order; whatever still finds no room is marked again.
