@@ -88,6 +88,18 @@ class Server:
                     return int(line.split()[1])
         raise BenchError("no VmRSS")
 
+    def cpu_seconds(self):
+        """CPU time of the server so far: schedstat's nanoseconds on a CPU
+        when the kernel has them, else utime + stime in clock ticks."""
+        try:
+            with open("/proc/%d/schedstat" % self.proc.pid) as f:
+                return int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def library_stats(self):
         """ours only: SIGUSR1 makes echo_ours print io_reactor_get_stats."""
         self.proc.send_signal(signal.SIGUSR1)
@@ -175,6 +187,7 @@ class Bench:
         for size in c["tp_sizes"]:
             srv = self.server(peer, argv, "throughput")
             try:
+                cpu0 = srv.cpu_seconds()
                 r = loadgen(self.build, ["pingpong", "--port", srv.port, "--conns", c["tp_conns"],
                                          "--size", size, "--warmup", c["tp_warmup"],
                                          "--duration", c["tp_duration"]],
@@ -183,6 +196,9 @@ class Bench:
                     raise BenchError("no message completed")
                 self.record(peer, "tp%d_msgs" % size, r["msgs_per_s"])
                 self.record(peer, "tp%d_mbs" % size, r["mb_per_s"])
+                # Server CPU per message (warm-up included) barely moves when
+                # other work steals CPU time, unlike messages/s.
+                self.record(peer, "tp%d_cpu_us" % size, (srv.cpu_seconds() - cpu0) * 1e6 / r["all_messages"])
             finally:
                 srv.close()
 
@@ -221,9 +237,11 @@ class Bench:
         c = self.cfg
         srv = self.server(peer, argv, "accept")
         try:
+            cpu0 = srv.cpu_seconds()
             r = loadgen(self.build, ["accept", "--port", srv.port, "--count", c["accept_count"],
                                      "--concurrency", c["accept_concurrency"]], timeout=90)
             self.record(peer, "accept_per_s", r["accepts_per_s"])
+            self.record(peer, "accept_cpu_us", (srv.cpu_seconds() - cpu0) * 1e6 / r["count"])
         finally:
             srv.close()
 

@@ -176,6 +176,7 @@ public:
         auto start = Clock::now();
         for (auto &c : conns_) begin_message(c);
         pump_until(start, o_.warmup);
+        warmup_messages_ = messages_;
         reset_counters();
         auto measured = Clock::now();
         pump_until(measured, o_.duration);
@@ -282,9 +283,10 @@ private:
         // Bytes counted once (echoed bytes received), as MB/s = 1e6 bytes/s.
         std::printf("{\"messages\": %llu, \"bytes\": %llu, \"seconds\": %.4f, "
                     "\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"p50_us\": %.2f, "
-                    "\"p99_us\": %.2f, \"samples\": %zu}\n",
+                    "\"p99_us\": %.2f, \"samples\": %zu, \"all_messages\": %llu}\n",
                     static_cast<unsigned long long>(messages_), static_cast<unsigned long long>(bytes_),
-                    secs, messages_ / secs, bytes_ / secs / 1e6, p50, p99, rtts_.size());
+                    secs, messages_ / secs, bytes_ / secs / 1e6, p50, p99, rtts_.size(),
+                    static_cast<unsigned long long>(warmup_messages_ + messages_));
     }
 
     const Options &o_;
@@ -293,7 +295,7 @@ private:
     std::vector<epoll_event> events_;
     std::vector<PingConn> conns_;
     Epoll ep_;
-    uint64_t messages_ = 0, bytes_ = 0;
+    uint64_t messages_ = 0, bytes_ = 0, warmup_messages_ = 0;
     std::vector<double> rtts_;
     const size_t rtt_cap_ = 4'000'000;
 };

@@ -29,21 +29,25 @@ def ratio(results, peer, metric, against=BASELINE):
     return "%.2f×" % (a / b)
 
 
-def best_ours(results, peers, metric):
-    """The backend of ours with the highest median on a metric."""
+def best_ours(results, peers, metric, lowest=False):
+    """The backend of ours with the best median on a metric."""
     ours = [p for p in peers if p.startswith("ours-") and results[p].get(metric)]
-    return max(ours, key=lambda p: median(results[p][metric]), default=None)
+    pick = min if lowest else max
+    return pick(ours, key=lambda p: median(results[p][metric]), default=None)
 
 
 def throughput_table(d):
     r, peers = d["results"], d["peers"]
-    lines = ["| peer | 64 B msgs/s | vs raw | 16 KiB msgs/s | 16 KiB MB/s | vs raw |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| peer | 64 B msgs/s | vs raw | server CPU µs/msg | vs raw | 16 KiB msgs/s | 16 KiB MB/s | vs raw "
+             "| server CPU µs/msg | vs raw |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in peers:
         m = r[p]
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (
-            p, cell(m.get("tp64_msgs")), ratio(r, p, "tp64_msgs"), cell(m.get("tp16384_msgs")),
-            cell(m.get("tp16384_mbs"), "{:,.1f}"), ratio(r, p, "tp16384_msgs")))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            p, cell(m.get("tp64_msgs")), ratio(r, p, "tp64_msgs"),
+            cell(m.get("tp64_cpu_us"), "{:,.1f}"), ratio(r, p, "tp64_cpu_us"),
+            cell(m.get("tp16384_msgs")), cell(m.get("tp16384_mbs"), "{:,.1f}"), ratio(r, p, "tp16384_msgs"),
+            cell(m.get("tp16384_cpu_us"), "{:,.1f}"), ratio(r, p, "tp16384_cpu_us")))
     return lines
 
 
@@ -82,23 +86,29 @@ def memory_table(d):
 
 def accept_table(d):
     r, peers = d["results"], d["peers"]
-    lines = ["| peer | accepts/s | vs raw |", "|---|---:|---:|"]
+    lines = ["| peer | accepts/s | vs raw | server CPU µs/conn | vs raw |", "|---|---:|---:|---:|---:|"]
     for p in peers:
-        lines.append("| %s | %s | %s |" % (p, cell(r[p].get("accept_per_s")), ratio(r, p, "accept_per_s")))
+        lines.append("| %s | %s | %s | %s | %s |" % (p, cell(r[p].get("accept_per_s")), ratio(r, p, "accept_per_s"),
+                                                     cell(r[p].get("accept_cpu_us"), "{:,.1f}"),
+                                                     ratio(r, p, "accept_cpu_us")))
     return lines
 
 
 def summary(d):
     r, peers, levels = d["results"], d["peers"], d["cfg"]["idle_levels"]
     out = []
-    for metric, label in (("tp64_msgs", "64 B throughput"), ("tp16384_msgs", "16 KiB throughput"),
-                          ("accept_per_s", "accept rate")):
-        best = best_ours(r, peers, metric)
+    for metric, label, lowest in (("tp64_msgs", "64 B throughput (msgs/s)", False),
+                                  ("tp64_cpu_us", "64 B server CPU per message (lower is better)", True),
+                                  ("tp16384_msgs", "16 KiB throughput (msgs/s)", False),
+                                  ("tp16384_cpu_us", "16 KiB server CPU per message (lower is better)", True),
+                                  ("accept_per_s", "accept rate", False),
+                                  ("accept_cpu_us", "server CPU per accepted connection (lower is better)", True)):
+        best = best_ours(r, peers, metric, lowest)
         if not best:
             continue
         others = ", ".join("%s %s" % (ratio(r, best, metric, o), o) for o in peers
                            if not o.startswith("ours-") and r[o].get(metric))
-        out.append("- %s: best of ours is **%s**; it runs at %s." % (label, best, others))
+        out.append("- %s: best of ours is **%s**: %s." % (label, best, others))
     for p in peers:
         if not p.startswith("ours-"):
             continue
@@ -225,7 +235,10 @@ def write(out, d):
           "4. **Accept rate**: %s short connections (connect, 1-byte echo, close), %d in flight; "
           "connections per second." % (f"{cfg['accept_count']:,}", cfg["accept_concurrency"]), "",
           "Cells are the median of %d run(s) with [min–max]; “vs raw” is the ratio of medians to raw-epoll "
-          "(higher is better for rates, lower for memory)." % cfg["runs"], "",
+          "(higher is better for rates, lower for memory and CPU). "
+          "**Server CPU µs/msg** (and µs/conn) is the server's CPU time (`/proc/PID/schedstat`) over "
+          "the whole load run (connection setup and warm-up included) divided by every message (connection) "
+          "completed: unlike a rate it barely moves when other work on the machine takes CPU time away." % cfg["runs"], "",
           "## Summary", ""] + summary(d) + ["",
           "## 1. Throughput (%s connections)" % f"{cfg['tp_conns']:,}", ""] + throughput_table(d) + ["",
           "## 2. Idle scale: round trip of one active client (µs)", ""] + idle_table(d) + ["",
