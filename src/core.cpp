@@ -108,7 +108,7 @@ struct io_reactor_s final : ior::Sink {
     // I/O done by the core for readiness-style reports
     void read_stream(Handle &h);
     void accept_burst(Handle &listener);
-    void flush(Handle &h);
+    void flush(Handle &h, bool had_output = false);
     int send_queued(Handle &h);
     void deliver_stash(Handle &h);
     void end_reading(Handle &h);
@@ -423,8 +423,9 @@ void io_reactor_s::writable(Handle &h) {
 
 void io_reactor_s::sent(Handle &h, std::size_t n) {
     h.write_armed = false;
+    bool had_output = !h.out.empty();
     h.out.pop(n);
-    if (!h.removed) flush(h);
+    if (!h.removed) flush(h, had_output);
 }
 
 // Sends until the queue is empty or the kernel refuses. Returns 0, the
@@ -439,8 +440,10 @@ int io_reactor_s::send_queued(Handle &h) {
     return 0;
 }
 
-void io_reactor_s::flush(Handle &h) {
-    bool had_output = !h.out.empty();
+// had_output: whether the queue held bytes before this round (a completed
+// send may just have emptied it), so its draining is reported.
+void io_reactor_s::flush(Handle &h, bool had_output) {
+    had_output = had_output || !h.out.empty();
     int error = send_queued(h);
     if (error == kWouldBlock) error = backend->arm_write(h);
     if (error) failed(h, error);

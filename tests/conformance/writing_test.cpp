@@ -11,10 +11,12 @@ namespace conformance {
 namespace {
 
 // Small kernel buffers on both sides, so a large write has to wait for the
-// reader instead of vanishing into the socket at once.
+// reader instead of vanishing into the socket at once. Not tiny: a window
+// below the loopback MSS (~64 KiB) makes Linux TCP crawl on its persist
+// timer, which would test the kernel, not the reactor.
 void make_narrow(const ts::Pair &p) {
-    ts::set_buffers(p.local, 0, 4096);
-    ts::set_buffers(p.peer, 4096, 0);
+    ts::set_buffers(p.local, 0, 65536);
+    ts::set_buffers(p.peer, 65536, 0);
 }
 
 // Reads at most `chunk` bytes from the peer, pausing now and then: a slow
@@ -38,7 +40,7 @@ TEST_P(Conformance, one_mebibyte_reaches_a_slow_reader_whole_and_in_order) {
     ASSERT_EQ(io_reactor_post_write(reactor, p.local, copy.data(), copy.size()), 0);
     // post_write copied the bytes: the caller's buffer is free at once.
     std::memset(copy.data(), 0, copy.size());
-    EXPECT_GT(io_reactor_queued_bytes(reactor, p.local), 0u) << "1 MiB cannot fit a 4 KiB socket";
+    EXPECT_GT(io_reactor_queued_bytes(reactor, p.local), 0u) << "1 MiB cannot fit the narrowed socket buffers";
 
     // Write interest while the queue is not empty: no WRITE until it drains.
     ASSERT_EQ(io_reactor_modify(reactor, p.local, EVENT_READ | EVENT_WRITE), 0);
@@ -57,7 +59,7 @@ TEST_P(Conformance, one_mebibyte_reaches_a_slow_reader_whole_and_in_order) {
     while (got.size() < want.size() && Clock::now() < deadline) {
         loop.pump(1000);
         if (io_reactor_queued_bytes(reactor, p.local) > 0) saw_backlog_after_wait = true;
-        read_slowly(p.peer, got, 1024, calls);
+        read_slowly(p.peer, got, 2048, calls);
     }
     ASSERT_EQ(got.size(), want.size()) << "queued " << io_reactor_queued_bytes(reactor, p.local);
     EXPECT_EQ(first_mismatch(got, want), std::string::npos);
