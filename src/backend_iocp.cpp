@@ -414,6 +414,9 @@ int IocpBackend::update_reading(Handle &h) {
         kick_console();
         return 0;
     case HandleKind::listener:
+        // Paused: posted accepts are taken back. Connections wait in the
+        // listen backlog; one an accept already took is still delivered.
+        if (!h.reading() && accepts_posted(h) > 0) CancelIoEx(reinterpret_cast<HANDLE>(h.fd), nullptr);
         return top_up_accepts(h);
     case HandleKind::stream:
         // Pausing leaves a posted zero-byte read alone: it consumes nothing,
