@@ -441,22 +441,6 @@ int IocpBackend::post_read(Handle &h) {
     return posted(op, error);
 }
 
-// One overlapped send takes at most a socket buffer's worth. Windows would
-// take more, but wine completes a send larger than the buffer only as a
-// slow reader frees room, in small steps and far more slowly than a
-// sequence of buffer-sized sends (1 MiB to a 4 KiB reader: minutes versus
-// seconds). The core sends the rest as each completion comes in.
-std::size_t send_size_limit(socket_fd_t fd) {
-    constexpr std::size_t kUnbuffered = 64 * 1024;  // SO_SNDBUF 0: no socket buffer
-    constexpr std::size_t kMin = 4096;
-    int size = 0;
-    int len = sizeof size;
-    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, reinterpret_cast<char *>(&size), &len) == SOCKET_ERROR ||
-        size <= 0)
-        return kUnbuffered;
-    return std::max(static_cast<std::size_t>(size), kMin);
-}
-
 int IocpBackend::arm_write(Handle &h) {
     if (h.write_armed || h.out.empty()) return 0;
     Op *op = acquire(send_pool_, send_ops_, true);
@@ -464,7 +448,7 @@ int IocpBackend::arm_write(Handle &h) {
     start(op, h, OpKind::write);
     h.write_armed = true;
     // The bytes stay put in h.out's front chunk until sent() pops them.
-    std::size_t size = std::min(h.out.front_size(), send_size_limit(h.fd));
+    std::size_t size = std::min<std::size_t>(h.out.front_size(), ULONG_MAX);
     WSABUF buf{static_cast<ULONG>(size), const_cast<char *>(h.out.front_data())};
     int error = 0;
     if (WSASend(h.fd, &buf, 1, nullptr, 0, &op->ov, nullptr) == SOCKET_ERROR) error = WSAGetLastError();
