@@ -362,17 +362,11 @@ int IocpBackend::associate(socket_fd_t fd) {
 int IocpBackend::attach(Handle &h) {
     h.backend_index = 0;
     h.backend_data = nullptr;
-    switch (h.kind) {
-    case HandleKind::console:
-        return attach_console(h);
-    case HandleKind::listener:
-        if (int error = associate(h.fd)) return error;
-        return attach_listener(h);
-    case HandleKind::stream:
-        if (int error = associate(h.fd)) return error;
-        return h.reading() ? post_read(h) : 0;
-    }
-    return EINVAL;
+    if (h.kind == HandleKind::console) return attach_console(h);
+    if (int error = associate(h.fd)) return error;
+    int error = h.kind == HandleKind::listener ? attach_listener(h) : h.reading() ? post_read(h) : 0;
+    if (error) detached_.insert(h.fd);  // tied to the port now: a retry must be let in
+    return error;
 }
 
 int IocpBackend::attach_listener(Handle &h) {
