@@ -197,7 +197,7 @@ TEST(UringFallback, forced_io_uring_reports_its_name_when_available) {
 // ---- provided buffers and completions ---------------------------------------
 
 // More connections have data at once than the backend has provided buffers
-// (1024) and than fit one wait: recvs hit ENOBUFS, completions stay in the
+// (512) and than fit one wait: recvs hit ENOBUFS, completions stay in the
 // CQ ring, and every byte still arrives once, in order.
 TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
     REQUIRE_URING();
