@@ -22,6 +22,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -344,6 +345,65 @@ TEST(UringPause, pause_resume_cycles_keep_bytes_in_order) {
     io_reactor_destroy(r);
     close(server);
     close(client);
+}
+
+}  // namespace
+
+namespace {
+
+// The ring is created disabled and gets its single issuer at the first wait:
+// a reactor created and filled on one thread (more handles than the SQ holds,
+// and one removed again) runs on another.
+TEST(UringThreads, reactor_filled_on_one_thread_runs_on_another) {
+    REQUIRE_URING();
+    constexpr std::size_t kConnections = 600;  // more than the 256-entry SQ
+    io_reactor_t *r = make_reactor("io_uring");
+    ASSERT_NE(r, nullptr);
+    std::vector<int> servers, clients;
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        auto [s, c] = tcp_pair();
+        ASSERT_GE(s, 0);
+        servers.push_back(s);
+        clients.push_back(c);
+        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
+    }
+    ASSERT_EQ(io_reactor_remove(r, servers[0]), 0);
+    for (std::size_t i = 0; i < kConnections; ++i)
+        ASSERT_EQ(send(clients[i], "hi", 2, 0), 2);
+
+    std::vector<Collected> got(kConnections);
+    bool wait_failed = false;
+    std::thread loop([&] {
+        std::vector<io_event_t> events(64);
+        auto deadline = Clock::now() + std::chrono::seconds(10);
+        std::size_t complete = 0;
+        while (complete < kConnections - 1 && Clock::now() < deadline) {
+            timeval tv{0, 20000};
+            int n = io_reactor_wait(r, events.data(), 64, &tv);
+            if (n < 0) {
+                wait_failed = true;
+                break;
+            }
+            for (int i = 0; i < n; ++i) {
+                const io_event_t &e = events[static_cast<std::size_t>(i)];
+                if (e.event_type != EVENT_READ) continue;
+                auto idx = static_cast<std::size_t>(reinterpret_cast<std::intptr_t>(e.context));
+                got[idx].bytes.append(static_cast<const char *>(e.buffer),
+                                      static_cast<std::size_t>(e.bytes_transferred));
+                if (got[idx].bytes.size() == 2) ++complete;
+            }
+        }
+        io_reactor_destroy(r);
+    });
+    loop.join();
+    EXPECT_FALSE(wait_failed) << io_reactor_strerror(io_reactor_last_error(nullptr));
+    EXPECT_EQ(got[0].bytes, "") << "removed before the first wait";
+    for (std::size_t i = 1; i < kConnections; ++i) ASSERT_EQ(got[i].bytes, "hi") << "connection " << i;
+    // The removed handle's recv was cancelled: its bytes are still in the socket.
+    char buf[4];
+    EXPECT_EQ(recv(servers[0], buf, sizeof buf, MSG_DONTWAIT), 2);
+    for (int fd : servers) close(fd);
+    for (int fd : clients) close(fd);
 }
 
 }  // namespace
