@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -404,6 +405,76 @@ TEST(UringThreads, reactor_filled_on_one_thread_runs_on_another) {
     EXPECT_EQ(recv(servers[0], buf, sizeof buf, MSG_DONTWAIT), 2);
     for (int fd : servers) close(fd);
     for (int fd : clients) close(fd);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- listener out of descriptors ------------------------------------------
+
+enum EmfileResult { kEmfileOk = 0, kNoErrorEvent = 20, kWrongError, kNoAcceptAfter, kSetupFailed };
+
+// The kernel's multishot accept fails with EMFILE; like epoll, the listener
+// reports EVENT_ERROR (EMFILE) and keeps listening: once descriptors are
+// free the pending connection is accepted.
+int emfile_child(const char *backend) {
+    rlimit lim{256, 256};
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return kSetupFailed;
+    io_reactor_t *r = make_reactor(backend);
+    sockaddr_in addr{};
+    int listener = loopback_listener(addr);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int listener_ctx = 0;
+    if (!r || listener < 0 || client < 0 || io_reactor_add_listener(r, listener, &listener_ctx) != 0)
+        return kSetupFailed;
+    io_event_t events[8];
+    timeval tv{0, 10000};
+    io_reactor_wait(r, events, 8, &tv);  // the accept is in the kernel now
+    std::vector<int> filler;
+    for (int fd; (fd = dup(client)) >= 0;) filler.push_back(fd);
+    if (connect(client, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return kSetupFailed;
+
+    auto wait_for = [&](int type, int &error) {
+        auto deadline = Clock::now() + std::chrono::seconds(3);
+        while (Clock::now() < deadline) {
+            timeval t{0, 20000};
+            int n = io_reactor_wait(r, events, 8, &t);
+            for (int i = 0; i < n; ++i) {
+                if (events[i].event_type != type || events[i].context != &listener_ctx) continue;
+                error = type == EVENT_ACCEPT ? int(events[i].accepted_fd) : events[i].error;
+                return true;
+            }
+        }
+        return false;
+    };
+    int error = 0;
+    if (!wait_for(EVENT_ERROR, error)) return kNoErrorEvent;
+    if (error != EMFILE) return kWrongError;
+    for (int i = 0; i < 8; ++i) {
+        close(filler.back());
+        filler.pop_back();
+    }
+    int accepted = -1;
+    if (!wait_for(EVENT_ACCEPT, accepted) || accepted < 0) return kNoAcceptAfter;
+    io_reactor_destroy(r);
+    return kEmfileOk;
+}
+
+void expect_emfile_is_reported_and_survived(const char *backend) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(emfile_child(backend));
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << backend << ": child died, status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), kEmfileOk) << backend;
+}
+
+TEST(UringListener, out_of_descriptors_is_an_error_event_and_the_listener_keeps_accepting) {
+    REQUIRE_URING();
+    expect_emfile_is_reported_and_survived("io_uring");
+    expect_emfile_is_reported_and_survived("epoll");  // the same as the reference backend
 }
 
 }  // namespace
