@@ -3,6 +3,7 @@
 // socket that belongs to the caller. Ends with the echo server at scale.
 #include "conformance.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -99,6 +100,37 @@ TEST_P(Conformance, removed_listener_accepts_nothing_more) {
     // The listener is still the caller's: the pending connection is there.
     socket_fd_t late = own(ts::accept_within(l.fd, kDeadlineMs));
     EXPECT_TRUE(ts::valid(late));
+}
+
+TEST_P(Conformance, accepted_socket_is_non_blocking) {
+    Listener l;
+    l.fd = own(ts::listen_loopback(8, l.port));
+    ASSERT_TRUE(ts::valid(l.fd));
+    int listener_ctx = 0;
+    ASSERT_EQ(io_reactor_add_listener(reactor, l.fd, &listener_ctx), 0);
+    socket_fd_t client = own(ts::connect_loopback(l.port));
+    ASSERT_TRUE(ts::valid(client));
+    socket_fd_t accepted = ts::invalid_socket();
+    Loop loop(reactor, [&](const io_event_t &ev) {
+        if (ev.event_type == EVENT_ACCEPT) accepted = own(ev.accepted_fd);
+    });
+    ASSERT_TRUE(loop.until([&] { return ts::valid(accepted); }));
+
+    // A recv with nothing to read must fail at once. Safety net: if the
+    // socket blocks, the client's byte after 2 s ends it and the test fails.
+    std::atomic<bool> returned{false};
+    ts::Thread net([&] {
+        for (int i = 0; i < 200 && !returned; ++i) ts::sleep_ms(10);
+        if (!returned) ts::send_all(client, "!", 1, 1000);
+    });
+    char byte;
+    auto start = Clock::now();
+    long n = ts::recv_some(accepted, &byte, 1, 0);
+    long long us = elapsed_us(start);
+    returned = true;
+    net.join();
+    EXPECT_EQ(n, -1) << "recv on an idle accepted socket";
+    EXPECT_LT(us, 1000000) << "recv blocked for " << us << " us";
 }
 
 // One connection of the echo server at scale.

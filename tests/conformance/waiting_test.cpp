@@ -4,6 +4,7 @@
 #include "conformance.h"
 
 #include <atomic>
+#include <vector>
 
 namespace conformance {
 namespace {
@@ -158,6 +159,56 @@ TEST_P(Conformance, wakeup_storm_from_another_thread_is_safe) {
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(first_mismatch(loop.data_for(&ctx), want), std::string::npos);
     EXPECT_EQ(loop.wait_failures, 0);
+}
+
+TEST_P(Conformance, a_signal_ends_a_wait_early) {
+    if (!ts::signal_this_thread_after(100)) GTEST_SKIP() << "no signals on this platform";
+    io_event_t events[8];
+    timeval tv = timeout_us(3000000);
+    auto start = Clock::now();
+    int n = io_reactor_wait(reactor, events, 8, &tv);
+    long long us = elapsed_us(start);
+    ts::join_signaller();
+    EXPECT_GE(n, 0) << "EINTR is not an error";
+    EXPECT_LT(us, 1000000) << "returned after " << us << " us";
+}
+
+TEST_P(Conformance, wait_never_returns_more_than_max_events_and_loses_nothing) {
+    constexpr int kPairs = 6;
+    std::vector<ts::Pair> pairs;
+    int ctx[kPairs];
+    for (int i = 0; i < kPairs; ++i) {
+        pairs.push_back(pair());
+        ASSERT_EQ(io_reactor_add(reactor, pairs[i].local, &ctx[i], EVENT_READ | EVENT_WRITE), 0);
+        ASSERT_TRUE(ts::send_all(pairs[i].peer, "abc", 3, kDeadlineMs));
+    }
+    std::uint16_t port = 0;
+    socket_fd_t listener = own(ts::listen_loopback(16, port));
+    ASSERT_TRUE(ts::valid(listener));
+    int listener_ctx = 0;
+    ASSERT_EQ(io_reactor_add_listener(reactor, listener, &listener_ctx), 0);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(ts::valid(own(ts::connect_loopback(port))));
+
+    Loop loop(reactor, [&](const io_event_t &ev) {
+        if (ev.event_type == EVENT_ACCEPT) own(ev.accepted_fd);
+    }, 1);
+    int too_many = 0;
+    auto done = [&] {
+        for (int i = 0; i < kPairs; ++i)
+            if (loop.data_for(&ctx[i]).size() < 3 || loop.count(EVENT_WRITE, &ctx[i]) < 1) return false;
+        return loop.count(EVENT_ACCEPT, &listener_ctx) >= 4;
+    };
+    auto deadline = Clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    while (!done() && Clock::now() < deadline)
+        if (loop.pump(10000) > 1) ++too_many;
+    EXPECT_TRUE(done()) << loop.describe();
+    EXPECT_EQ(too_many, 0);
+    loop.idle();
+    for (int i = 0; i < kPairs; ++i) {
+        EXPECT_EQ(loop.data_for(&ctx[i]), "abc");
+        EXPECT_EQ(loop.count(EVENT_WRITE, &ctx[i]), 1u);
+    }
+    EXPECT_EQ(loop.count(EVENT_ACCEPT, &listener_ctx), 4u);
 }
 
 }  // namespace

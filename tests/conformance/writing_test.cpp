@@ -172,5 +172,43 @@ TEST_P(Conformance, queued_bytes_is_zero_for_an_idle_handle) {
     EXPECT_EQ(std::memcmp(got, "hi", 2), 0);
 }
 
+TEST_P(Conformance, each_drain_of_the_queue_reports_one_write_event) {
+    ts::Pair p = pair();
+    int ctx = 0;
+    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ | EVENT_WRITE), 0);
+    Loop loop(reactor);
+    ASSERT_TRUE(loop.until([&] { return loop.count(EVENT_WRITE, &ctx) == 1; })) << loop.describe();
+    for (int round = 2; round <= 4; ++round) {
+        std::string msg = "round " + std::to_string(round);
+        ASSERT_EQ(io_reactor_post_write(reactor, p.local, msg.data(), msg.size()), 0);
+        ASSERT_TRUE(loop.until([&] { return loop.count(EVENT_WRITE, &ctx) == static_cast<std::size_t>(round); }))
+            << "round " << round << ": " << loop.describe();
+        std::string got(msg.size(), '\0');
+        ASSERT_TRUE(ts::recv_all(p.peer, got.data(), got.size(), kDeadlineMs));
+        EXPECT_EQ(got, msg);
+    }
+    loop.idle();
+    EXPECT_EQ(loop.count(EVENT_WRITE, &ctx), 4u) << loop.describe();
+}
+
+TEST_P(Conformance, write_interest_off_means_no_write_events) {
+    ts::Pair p = pair();
+    int ctx = 0;
+    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    std::string msg = pattern(200000);
+    ASSERT_EQ(io_reactor_post_write(reactor, p.local, msg.data(), msg.size()), 0);
+    Loop loop(reactor);
+    std::string got;
+    ASSERT_TRUE(loop.until([&] {
+        char buf[65536];
+        long n = ts::recv_some(p.peer, buf, sizeof buf, 0);
+        if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        return got.size() >= msg.size();
+    }));
+    loop.idle();
+    EXPECT_EQ(loop.count(EVENT_WRITE, &ctx), 0u) << loop.describe();
+    EXPECT_EQ(first_mismatch(got, msg), std::string::npos);
+}
+
 }  // namespace
 }  // namespace conformance

@@ -64,6 +64,13 @@ long send_some(socket_fd_t fd, const void *data, std::size_t len);
 
 void sleep_ms(int ms);
 
+// Interrupts the calling thread with a signal (a no-op handler installed
+// without SA_RESTART) after ms milliseconds, from a helper thread. Returns
+// false where the platform has no such signals (Windows): the test skips.
+bool signal_this_thread_after(int ms);
+// Waits for the helper started by signal_this_thread_after to finish.
+void join_signaller();
+
 // A joinable thread without std::thread (mingw's win32 thread model has none).
 class Thread {
 public:

@@ -208,6 +208,41 @@ void sleep_ms(int ms) {
     }
 }
 
+namespace {
+pthread_t signaller;
+bool signaller_running = false;
+}  // namespace
+
+bool signal_this_thread_after(int ms) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the blocked wait must see EINTR
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    struct Target {
+        pthread_t thread;
+        int ms;
+    };
+    auto *target = new Target{::pthread_self(), ms};
+    signaller_running = ::pthread_create(
+        &signaller, nullptr,
+        [](void *arg) -> void * {
+            auto *t = static_cast<Target *>(arg);
+            sleep_ms(t->ms);
+            ::pthread_kill(t->thread, SIGUSR1);
+            delete t;
+            return nullptr;
+        },
+        target) == 0;
+    if (!signaller_running) delete target;
+    return signaller_running;
+}
+
+void join_signaller() {
+    if (signaller_running) ::pthread_join(signaller, nullptr);
+    signaller_running = false;
+}
+
 struct Thread::Impl {
     std::function<void()> body;
     pthread_t tid{};

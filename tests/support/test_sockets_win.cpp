@@ -202,6 +202,11 @@ long send_some(socket_fd_t fd, const void *data, std::size_t len) {
 
 void sleep_ms(int ms) { ::Sleep(static_cast<DWORD>(ms)); }
 
+// Windows has no signals that interrupt a wait; contract 7's "signal"
+// clause is POSIX only.
+bool signal_this_thread_after(int) { return false; }
+void join_signaller() {}
+
 struct Thread::Impl {
     std::function<void()> body;
     HANDLE handle = nullptr;
