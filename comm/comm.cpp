@@ -1,0 +1,585 @@
+#include "comm.h"
+
+#include "line_buffer.h"
+#include "mccp.h"
+#include "net.h"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <deque>
+
+namespace comm {
+
+// A reactor context is either a listener or a link; the kind tells which.
+struct Endpoint {
+    enum class Kind { listener, link };
+    explicit Endpoint(Kind k) : kind(k) {}
+    Kind kind;
+};
+
+struct Listener : Endpoint {
+    Listener(socket_fd_t f, std::string n) : Endpoint(Kind::listener), fd(f), name(std::move(n)) {}
+    socket_fd_t fd;
+    std::string name;
+};
+
+struct Link final : Endpoint, telnet::TelnetHandler {
+    Link(Comm &c, socket_fd_t f, bool is_console)
+        : Endpoint(Kind::link), comm(c), fd(f), console(is_console),
+          lines(c.cfg_.max_line_length) {
+        if (!console)
+            tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{.mccp2 = c.cfg_.mccp && Compressor::available()});
+    }
+
+    void telnet_send(std::string_view bytes) override { comm.send(*this, bytes); }
+    void telnet_compress(bool on) override {
+        if (on) {
+            z = std::make_unique<Compressor>();
+            return;
+        }
+        if (!z) return;
+        std::string tail = z->finish();
+        z.reset();
+        comm.send(*this, tail);
+    }
+    void telnet_gmcp(std::string_view package, std::string_view data) override {
+        if (user) comm.app_.on_gmcp(*user, package, data);
+    }
+    std::vector<std::pair<std::string, std::string>> telnet_mssp() override { return comm.app_.mssp(); }
+
+    Comm &comm;
+    User *user = nullptr;
+    socket_fd_t fd;
+    bool console;
+    std::string address;
+    std::unique_ptr<telnet::Telnet> tn;
+    std::unique_ptr<Compressor> z;
+    LineBuffer lines;
+    std::deque<std::string> commands;
+    std::size_t command_bytes = 0;
+    int interest = EVENT_READ;
+    bool input_paused = false;  // too many queued commands
+    bool flood_logged = false;  // said so once; a flood pauses many times
+    bool throttled = false;     // output above the high watermark
+    bool eof = false;           // peer closed; run its queued commands, then go
+    bool closing = false;       // flushing before close
+    bool dead = false;          // removed and closed; freed at the end of the turn
+    Clock::time_point close_deadline{};
+};
+
+namespace {
+
+// Set from a signal handler or a console-control thread.
+volatile std::sig_atomic_t g_shutdown_requested = 0;
+std::atomic<io_reactor_t *> g_signal_reactor{nullptr};
+
+void shutdown_from_signal() {
+    g_shutdown_requested = 1;
+    if (io_reactor_t *r = g_signal_reactor.load()) io_reactor_wakeup(r);
+}
+
+// Contexts are always Endpoint pointers: a Link* converted straight to
+// void* would point at its TelnetHandler base (the polymorphic one comes first).
+void *context_of(Endpoint &e) { return &e; }
+
+constexpr auto timer_period = std::chrono::milliseconds(250);
+constexpr auto flush_grace = std::chrono::seconds(5);
+
+bool backend_built_in(const std::string &name) {
+    for (const char *const *b = io_reactor_backends(); b && *b; ++b)
+        if (name == *b) return true;
+    return false;
+}
+
+std::string built_in_backends() {
+    std::string list;
+    for (const char *const *b = io_reactor_backends(); b && *b; ++b)
+        list += (list.empty() ? "" : ", ") + std::string(*b);
+    return list;
+}
+
+}  // namespace
+
+// ---- User -------------------------------------------------------------------
+
+bool User::is_console() const { return link_ && link_->console; }
+
+const telnet::ClientInfo *User::client() const {
+    return link_ && link_->tn ? &link_->tn->client() : nullptr;
+}
+
+bool User::compressed() const { return link_ && link_->z; }
+
+void User::write(std::string_view text) {
+    if (!link_ || link_->closing) return;
+    if (link_->console)
+        comm_.send(*link_, text);
+    else
+        comm_.send(*link_, telnet::Telnet::encode(text));
+}
+
+void User::prompt(std::string_view text) {
+    write(text);
+    if (link_ && link_->tn) {
+        std::string end = link_->tn->prompt_end();
+        if (!end.empty()) comm_.send(*link_, end);
+    }
+}
+
+void User::hide_input(bool hide) {
+    if (link_ && link_->tn) link_->tn->hide_input(hide);
+}
+
+void User::send_gmcp(std::string_view package, std::string_view json) {
+    if (!link_ || !link_->tn) return;
+    std::string msg = link_->tn->gmcp(package, json);
+    if (!msg.empty()) comm_.send(*link_, msg);
+}
+
+void User::disconnect(std::string_view farewell) {
+    if (ending_) return;
+    if (link_) {
+        comm_.log_("disconnect " + comm_.describe(*this) + ": ended by server");
+        write(farewell);
+        Link *link = link_;
+        if (link) {
+            link->user = nullptr;
+            link_ = nullptr;
+            comm_.close_link(*link);
+        }
+    }
+    comm_.end_user(*this);
+}
+
+// ---- Comm: setup ------------------------------------------------------------
+
+Comm::Comm(const Config &config, Application &app, Logger log)
+    : cfg_(config), app_(app), log_(std::move(log)) {}
+
+Comm::~Comm() {
+    for (auto &l : links_)
+        if (!l->dead) finish_link(*l);
+    for (auto &l : listeners_) {
+        io_reactor_remove(reactor_, l->fd);
+        net::close_socket(l->fd);
+    }
+    if (reactor_) {
+        g_signal_reactor.store(nullptr);
+        io_reactor_destroy(reactor_);
+    }
+}
+
+bool Comm::start(std::string &error) {
+    if (!net::startup(error)) return false;
+    if (cfg_.backend != "auto" && !backend_built_in(cfg_.backend)) {
+        error = "backend '" + cfg_.backend + "' is not built in (available: " + built_in_backends() + ")";
+        return false;
+    }
+    io_reactor_config_t rc{};
+    rc.backend = cfg_.backend == "auto" ? nullptr : cfg_.backend.c_str();
+    rc.max_events = cfg_.max_events;
+    rc.pool_size = cfg_.pool_size;
+    if (cfg_.trace_reactor) {
+        rc.trace = [](void *self, const char *line) {
+            static_cast<Comm *>(self)->log_(std::string("io_reactor: ") + line);
+        };
+        rc.trace_user = this;
+    }
+    reactor_ = io_reactor_create_with(&rc);
+    if (!reactor_) {
+        error = "cannot create the reactor (backend " + cfg_.backend +
+                "): " + io_reactor_strerror(io_reactor_last_error(nullptr));
+        return false;
+    }
+    g_shutdown_requested = 0;  // a signal before this run belongs to no server
+    g_signal_reactor.store(reactor_);
+    net::on_shutdown_signal(shutdown_from_signal);
+    return open_listeners(error);
+}
+
+bool Comm::open_listeners(std::string &error) {
+    auto open = [&](bool v6, const std::string &addr, int port, bool required) {
+        std::string why;
+        socket_fd_t fd = net::open_listener(v6, addr, port, why);
+        std::string shown = addr.empty() ? (v6 ? "::" : "0.0.0.0") : addr;
+        if (v6) shown = "[" + shown + "]";
+        if (!net::valid(fd)) {
+            if (required) error = "cannot listen on " + shown + ":" + std::to_string(port) + ": " + why;
+            else log_("note: no IPv6 listener on port " + std::to_string(port) + ": " + why);
+            return -1;
+        }
+        int bound = net::local_port(fd);
+        auto l = std::make_unique<Listener>(fd, shown + ":" + std::to_string(bound));
+        if (io_reactor_add_listener(reactor_, fd, context_of(*l)) != 0) {
+            error = "cannot register listener " + l->name + ": " +
+                    io_reactor_strerror(io_reactor_last_error(reactor_));
+            net::close_socket(fd);
+            return -1;
+        }
+        listeners_.push_back(std::move(l));
+        return bound;
+    };
+    for (const ListenSpec &spec : cfg_.listeners) {
+        using F = ListenSpec::Family;
+        if (spec.family == F::any) {
+            int port = open(false, "", spec.port, true);
+            if (port < 0) return false;
+            open(true, "", port, false);  // a host without IPv6 still serves IPv4
+        } else if (open(spec.family == F::ipv6, spec.address, spec.port, true) < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool Comm::add_console(std::string &error) {
+    auto link = std::make_unique<Link>(*this, io_reactor_console_fd(), true);
+    link->address = "console";
+    if (io_reactor_add_console(reactor_, context_of(*link)) != 0) {
+        error = std::string("cannot read the console: ") +
+                io_reactor_strerror(io_reactor_last_error(reactor_));
+        return false;
+    }
+    Link &l = *link;
+    links_.push_back(std::move(link));
+    auto user = std::unique_ptr<User>(new User(*this, next_id_++));
+    user->link_ = &l;
+    user->address_ = l.address;
+    l.user = user.get();
+    User &u = *user;
+    users_.push_back(std::move(user));
+    log_("connect " + describe(u));
+    app_.on_connect(u);
+    return true;
+}
+
+const char *Comm::backend_name() const { return reactor_ ? io_reactor_backend_name(reactor_) : "none"; }
+
+std::string Comm::listening_on() const {
+    std::string s;
+    for (const auto &l : listeners_) s += (s.empty() ? "" : " ") + l->name;
+    return s;
+}
+
+std::vector<User *> Comm::users() const {
+    std::vector<User *> out;
+    for (const auto &u : users_)
+        if (!u->ending_) out.push_back(u.get());
+    return out;
+}
+
+std::size_t Comm::connection_count() const {
+    return static_cast<std::size_t>(std::count_if(links_.begin(), links_.end(),
+                                                  [](const auto &l) { return !l->dead; }));
+}
+
+std::string Comm::describe(const User &user) const {
+    return "#" + std::to_string(user.id_) + " " + user.address_;
+}
+
+void Comm::request_shutdown() { shutdown_from_signal(); }
+
+// ---- Comm: the loop -----------------------------------------------------------
+
+int Comm::run() {
+    std::vector<io_event_t> events(static_cast<std::size_t>(cfg_.max_events > 0 ? cfg_.max_events : 128));
+    while (true) {
+        if (g_shutdown_requested && !shutting_down_) begin_shutdown();
+        if (shutting_down_ && (connection_count() == 0 || Clock::now() >= shutdown_deadline_)) break;
+        bool busy = std::any_of(links_.begin(), links_.end(),
+                                [](const auto &l) { return !l->dead && !l->commands.empty(); });
+        timeval tv{0, busy ? 0 : static_cast<long>(std::chrono::microseconds(timer_period).count())};
+        int n = io_reactor_wait(reactor_, events.data(), static_cast<int>(events.size()), &tv);
+        if (n < 0) {
+            log_(std::string("io_reactor_wait failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)));
+            return 1;
+        }
+        for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
+        process_notices();
+        run_commands();
+        process_notices();
+        run_timers(Clock::now());
+        process_notices();
+        reap();
+    }
+    log_("shutdown complete");
+    return 0;
+}
+
+void Comm::dispatch(const io_event_t &ev) {
+    if (ev.event_type == IO_EVENT_NONE || !ev.context) return;
+    auto *ep = static_cast<Endpoint *>(ev.context);
+    if (ep->kind == Endpoint::Kind::listener) {
+        if (ev.event_type == EVENT_ACCEPT) accept(static_cast<Listener &>(*ep), ev.accepted_fd);
+        else if (ev.event_type == EVENT_ERROR)
+            log_("listener " + static_cast<Listener &>(*ep).name + ": " + io_reactor_strerror(ev.error));
+        return;
+    }
+    Link &link = static_cast<Link &>(*ep);
+    if (link.dead) return;
+    switch (ev.event_type) {
+    case EVENT_READ:
+        on_input(link, std::string_view(static_cast<const char *>(ev.buffer),
+                                        static_cast<std::size_t>(ev.bytes_transferred)));
+        break;
+    case EVENT_WRITE:
+        if (link.closing) finish_link(link);
+        else if (link.throttled) check_output(link);
+        break;
+    case EVENT_CLOSE:
+        // Commands already received still run (a client may send "quit"
+        // and close at once); the link goes when they are done.
+        link.eof = true;
+        if (link.closing || !link.user) finish_link(link);
+        else if (link.commands.empty()) lose_link(link, "closed by peer");
+        break;
+    case EVENT_ERROR:
+        lose_link(link, std::string("connection error: ") + io_reactor_strerror(ev.error), false);
+        break;
+    }
+}
+
+void Comm::accept(Listener &listener, socket_fd_t fd) {
+    auto link = std::make_unique<Link>(*this, fd, false);
+    link->address = net::peer_name(fd);
+    if (io_reactor_add(reactor_, fd, context_of(*link), EVENT_READ) != 0) {
+        log_("cannot register connection from " + link->address + ": " +
+             io_reactor_strerror(io_reactor_last_error(reactor_)));
+        net::close_socket(fd);
+        return;
+    }
+    Link &l = *link;
+    links_.push_back(std::move(link));
+    if (shutting_down_ || users().size() >= cfg_.max_users) {
+        log_("refused " + l.address + " on " + listener.name + ": " +
+             (shutting_down_ ? "shutting down" : "server full"));
+        send(l, "Sorry, the server is full. Try again later.\r\n");
+        close_link(l);
+        return;
+    }
+    auto user = std::unique_ptr<User>(new User(*this, next_id_++));
+    user->link_ = &l;
+    user->address_ = l.address;
+    l.user = user.get();
+    User &u = *user;
+    users_.push_back(std::move(user));
+    log_("connect " + describe(u) + " on " + listener.name);
+    l.tn->start();
+    if (l.user) app_.on_connect(u);
+}
+
+void Comm::on_input(Link &link, std::string_view bytes) {
+    if (link.closing || !link.user) return;
+    link.user->last_input_ = Clock::now();
+    std::string data;
+    if (link.tn) link.tn->feed(bytes, data);
+    else data.assign(bytes);
+    if (link.dead) return;  // a telnet reply overflowed the output cap
+    bool cut_any = false;
+    link.lines.feed(data, [&](std::string_view line, bool cut) {
+        cut_any = cut_any || cut;
+        link.commands.emplace_back(line);
+        link.command_bytes += line.size() + 1;
+    });
+    if (cut_any && link.user)
+        link.user->write("[Your line was too long; it was cut to " +
+                         std::to_string(cfg_.max_line_length) + " characters.]\n");
+    if (!link.dead && !link.input_paused && link.command_bytes > cfg_.max_input_queue) {
+        link.input_paused = true;
+        if (!link.flood_logged)
+            log_("input flood from " + describe(*link.user) + ": reading paused until it catches up");
+        link.flood_logged = true;
+        update_interest(link);
+    }
+}
+
+// One command per user per turn, like a driver's backend loop: a flooding
+// user cannot starve the others, and its queue is what pauses its reading.
+void Comm::run_commands() {
+    std::size_t count = users_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        User &u = *users_[i];
+        Link *link = u.link_;
+        if (u.ending_ || !link || link->dead || link->closing) continue;
+        if (!link->commands.empty()) {
+            std::string line = std::move(link->commands.front());
+            link->commands.pop_front();
+            link->command_bytes -= line.size() + 1;
+            app_.on_line(u, line);
+        }
+        if (link->dead || link->closing) continue;
+        if (link->input_paused && link->command_bytes <= cfg_.max_input_queue / 2) {
+            link->input_paused = false;
+            update_interest(*link);
+        }
+        if (link->eof && link->commands.empty() && link->user) lose_link(*link, "closed by peer");
+    }
+}
+
+void Comm::run_timers(Clock::time_point now) {
+    if (now < next_timer_check_) return;
+    next_timer_check_ = now + timer_period;
+    const auto idle = std::chrono::seconds(cfg_.idle_timeout);
+    const auto netdead = std::chrono::seconds(cfg_.netdead_timeout);
+    std::size_t count = users_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        User &u = *users_[i];
+        if (u.ending_) continue;
+        if (u.link_ && !u.link_->console && cfg_.idle_timeout > 0 && now - u.last_input_ > idle) {
+            log_("idle timeout " + describe(u));
+            u.disconnect("\nYou have been idle too long. Goodbye.\n");
+        } else if (!u.link_ && now - u.netdead_since_ > netdead) {
+            log_("net-dead session expired " + describe(u));
+            end_user(u);
+        }
+    }
+    for (auto &l : links_) {
+        if (l->dead) continue;
+        if (l->closing && now >= l->close_deadline) finish_link(*l);
+        else if (l->throttled) check_output(*l);
+    }
+}
+
+void Comm::begin_shutdown() {
+    shutting_down_ = true;
+    shutdown_deadline_ = Clock::now() + flush_grace;
+    log_("shutting down: " + std::to_string(users().size()) + " users");
+    for (auto &l : listeners_) {
+        io_reactor_remove(reactor_, l->fd);
+        net::close_socket(l->fd);
+    }
+    listeners_.clear();
+    std::size_t count = users_.size();
+    for (std::size_t i = 0; i < count; ++i)
+        users_[i]->disconnect("\nThe server is shutting down. Goodbye!\n");
+}
+
+void Comm::process_notices() {
+    while (!notices_.empty()) {
+        auto [user, netdead] = notices_.front();
+        notices_.pop_front();
+        if (netdead) {
+            if (!user->link_ && !user->ending_) app_.on_netdead(*user);
+        } else {
+            app_.on_disconnect(*user);
+            user->gone_ = true;
+        }
+    }
+}
+
+void Comm::reap() {
+    std::erase_if(users_, [](const auto &u) { return u->gone_; });
+    std::erase_if(links_, [](const auto &l) { return l->dead; });
+}
+
+bool Comm::reattach(User &old, User &fresh) {
+    if (old.link_ || old.ending_ || !fresh.link_ || fresh.ending_ || &old == &fresh) return false;
+    Link &l = *fresh.link_;
+    fresh.link_ = nullptr;
+    fresh.ending_ = fresh.gone_ = true;  // ends silently: it was only a login
+    l.user = &old;
+    old.link_ = &l;
+    old.address_ = l.address;
+    old.last_input_ = Clock::now();
+    log_("reconnect " + describe(old) + " (login #" + std::to_string(fresh.id_) + ")");
+    return true;
+}
+
+// ---- Comm: output and connection state --------------------------------------
+
+void Comm::send(Link &link, std::string_view bytes) {
+    if (link.dead || bytes.empty()) return;
+    std::string packed;
+    if (link.z) {
+        packed = link.z->compress(bytes);
+        bytes = packed;
+    }
+    if (link.console) {
+        net::write_console(bytes);
+        return;
+    }
+    if (io_reactor_post_write(reactor_, link.fd, const_cast<char *>(bytes.data()), bytes.size()) != 0) {
+        lose_link(link, std::string("write failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)));
+        return;
+    }
+    check_output(link);
+}
+
+void Comm::check_output(Link &link) {
+    std::size_t queued = io_reactor_queued_bytes(reactor_, link.fd);
+    if (queued > cfg_.output_cap) {
+        log_("dropped " + (link.user ? describe(*link.user) : link.address) +
+             ": output buffer over its cap (" + std::to_string(queued) + " > " +
+             std::to_string(cfg_.output_cap) + " bytes)");
+        lose_link(link, "output over cap", false);
+        return;
+    }
+    bool over = link.throttled ? queued > cfg_.output_low_water : queued > cfg_.output_high_water;
+    if (over != link.throttled) {
+        link.throttled = over;
+        update_interest(link);
+    }
+}
+
+void Comm::update_interest(Link &link) {
+    if (link.dead) return;
+    int want = 0;
+    if (!link.closing && !link.input_paused && !link.throttled && !link.eof) want |= EVENT_READ;
+    if (!link.console && (link.closing || link.throttled)) want |= EVENT_WRITE;
+    if (want == link.interest) return;
+    link.interest = want;
+    if (io_reactor_modify(reactor_, link.fd, want) != 0)
+        lose_link(link, std::string("modify failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)), false);
+}
+
+void Comm::lose_link(Link &link, const std::string &why, bool flush) {
+    if (link.dead) return;
+    if (User *u = link.user) {
+        log_("disconnect " + describe(*u) + ": " + why);
+        link.user = nullptr;
+        u->link_ = nullptr;
+        if (u->keep_ && !shutting_down_) {
+            u->netdead_since_ = Clock::now();
+            notices_.emplace_back(u, true);
+        } else {
+            end_user(*u);
+        }
+    }
+    if (flush) close_link(link);
+    else finish_link(link);
+}
+
+void Comm::close_link(Link &link) {
+    if (link.dead || link.closing) return;
+    if (link.z) {
+        std::string tail = link.z->finish();
+        link.z.reset();
+        send(link, tail);
+        if (link.dead) return;
+    }
+    link.closing = true;
+    link.close_deadline = Clock::now() + flush_grace;
+    if (link.console) finish_link(link);
+    else update_interest(link);
+}
+
+void Comm::finish_link(Link &link) {
+    if (link.dead) return;
+    link.dead = true;
+    io_reactor_remove(reactor_, link.fd);
+    if (!link.console) net::close_socket(link.fd);
+    if (User *u = link.user) {  // torn down under a live session (shutdown)
+        link.user = nullptr;
+        u->link_ = nullptr;
+        end_user(*u);
+    }
+}
+
+void Comm::end_user(User &user) {
+    if (user.ending_) return;
+    user.ending_ = true;
+    notices_.emplace_back(&user, false);
+}
+
+}  // namespace comm

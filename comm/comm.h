@@ -1,0 +1,175 @@
+// The comm layer: listeners, interactive users and the event loop, on the
+// public reactor API only (it never names a backend).
+//
+// A User is a session; its Link is the connection (socket or console, with
+// telnet state, compression and input assembly). When a logged-in user's
+// connection drops, the User stays "net-dead" without a Link for a grace
+// period, and a new connection can take it over (reattach).
+//
+// Memory is capped per user everywhere: input lines (max line length),
+// queued commands (max input queue; beyond it reading pauses through the
+// reactor's flow control), and output (above the high watermark reading
+// pauses until the queue falls below the low watermark; past the cap the
+// user is dropped).
+#pragma once
+
+#include "config.h"
+#include "telnet.h"
+
+#include "io_reactor.h"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace comm {
+
+class Comm;
+class User;
+struct Link;
+struct Listener;
+
+using Clock = std::chrono::steady_clock;
+
+// What the application (the talker, a MUD driver) implements.
+class Application {
+public:
+    // A new connection, not yet logged in.
+    virtual void on_connect(User &user) = 0;
+    // One input line (already cut to the line cap), one per loop turn.
+    virtual void on_line(User &user, std::string_view line) = 0;
+    // The connection dropped; the session waits for a reconnect.
+    virtual void on_netdead(User &user) { (void)user; }
+    // The session ends (quit, idle, net-dead expiry, shutdown). The User
+    // object stays valid until this call returns.
+    virtual void on_disconnect(User &user) = 0;
+    virtual void on_gmcp(User &user, std::string_view package, std::string_view data) {
+        (void)user, (void)package, (void)data;
+    }
+    // MSSP variables (NAME, PLAYERS, ...), asked for when a crawler enables MSSP.
+    virtual std::vector<std::pair<std::string, std::string>> mssp() { return {}; }
+
+protected:
+    ~Application() = default;
+};
+
+class User {
+public:
+    std::uint64_t id() const { return id_; }
+    bool connected() const { return link_ != nullptr; }
+    bool is_console() const;
+    const std::string &address() const { return address_; }
+    // Null while net-dead and for the console.
+    const telnet::ClientInfo *client() const;
+    bool compressed() const;
+    Clock::time_point last_input() const { return last_input_; }
+
+    // Output: "\n" ends lines. Dropped while net-dead.
+    void write(std::string_view text);
+    // A prompt: text then EOR/GA so clients know where the line ends.
+    void prompt(std::string_view text);
+    void hide_input(bool hide);
+    void send_gmcp(std::string_view package, std::string_view json);
+
+    // Logged-in sessions survive a dropped connection (net-dead); others
+    // are simply gone.
+    void set_keep_when_dropped(bool keep) { keep_ = keep; }
+    // Ends the session: `farewell` is sent and flushed, then the connection
+    // closes. on_disconnect follows at a safe point of the loop.
+    void disconnect(std::string_view farewell);
+
+    void *app_data = nullptr;  // the application's; the comm layer never touches it
+
+private:
+    friend class Comm;
+    User(Comm &comm, std::uint64_t id) : comm_(comm), id_(id) {}
+
+    Comm &comm_;
+    std::uint64_t id_;
+    Link *link_ = nullptr;
+    std::string address_;
+    bool keep_ = false;
+    bool ending_ = false;  // on_disconnect is due; no more input
+    bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
+    Clock::time_point last_input_ = Clock::now();
+    Clock::time_point netdead_since_{};
+};
+
+// One Comm runs per process at a time (SIGINT/SIGTERM are process-wide),
+// and like its reactor it is used from one thread: the one calling run().
+class Comm {
+public:
+    using Logger = std::function<void(const std::string &)>;
+
+    Comm(const Config &config, Application &app, Logger log);
+    ~Comm();
+    Comm(const Comm &) = delete;
+    Comm &operator=(const Comm &) = delete;
+
+    // Creates the reactor and the listeners. False with `error` set when
+    // the server must not start.
+    bool start(std::string &error);
+    // Makes stdin/stdout a user, read through the reactor's console handle.
+    bool add_console(std::string &error);
+    // Runs until shutdown completes; returns the process exit code.
+    int run();
+    // Safe from a signal handler or another thread.
+    void request_shutdown();
+
+    // Moves `fresh`'s connection into the net-dead session `old` (same
+    // player logging in again). `fresh` ends without on_disconnect.
+    bool reattach(User &old, User &fresh);
+
+    std::vector<User *> users() const;  // live sessions, net-dead included
+    const char *backend_name() const;
+    // "0.0.0.0:4000 [::]:4000": what the listeners are bound to.
+    std::string listening_on() const;
+    std::size_t connection_count() const;
+
+private:
+    friend class User;
+    friend struct Link;
+
+    bool open_listeners(std::string &error);
+    void dispatch(const io_event_t &ev);
+    void accept(Listener &listener, socket_fd_t fd);
+    void on_input(Link &link, std::string_view bytes);
+    void run_commands();
+    void run_timers(Clock::time_point now);
+    void begin_shutdown();
+    void reap();
+
+    void send(Link &link, std::string_view bytes);
+    void check_output(Link &link);
+    void update_interest(Link &link);
+    void lose_link(Link &link, const std::string &why, bool flush = true);
+    void close_link(Link &link);
+    void finish_link(Link &link);
+    void end_user(User &user);
+    void process_notices();
+    std::string describe(const User &user) const;
+
+    Config cfg_;
+    Application &app_;
+    Logger log_;
+    io_reactor_t *reactor_ = nullptr;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<User>> users_;
+    std::vector<std::unique_ptr<Link>> links_;
+    // on_netdead (true) / on_disconnect (false) calls, made at safe points
+    // of the loop, never from inside the application's own calls.
+    std::deque<std::pair<User *, bool>> notices_;
+    std::uint64_t next_id_ = 1;
+    bool shutting_down_ = false;
+    Clock::time_point shutdown_deadline_{};
+    Clock::time_point next_timer_check_{};
+    bool reap_due_ = false;
+};
+
+}  // namespace comm

@@ -1,0 +1,277 @@
+#include "config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace comm {
+
+const char *const default_config_text =
+    "# ior-mud default configuration (used when no --config is given)\n"
+    "name : ioreactor talker\n"
+    "port : 4000\n"
+    "io_reactor_backend : auto\n"
+    "io_reactor_max_events : 128\n"
+    "io_reactor_pool_size : 256\n"
+    "trace io_reactor : off\n"
+    "idle timeout : 1h\n"
+    "net dead timeout : 5m\n"
+    "max users : 1000\n"
+    "max line length : 1024\n"
+    "max input queue : 16k\n"
+    "max output buffer : 1m\n"
+    "output high watermark : 256k\n"
+    "output low watermark : 64k\n"
+    "mccp : on\n";
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+std::string lower(std::string_view s) {
+    std::string r(s);
+    std::transform(r.begin(), r.end(), r.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return r;
+}
+
+bool parse_uint(std::string_view s, unsigned long long max, unsigned long long &out) {
+    if (s.empty()) return false;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && out <= max;
+}
+
+// A count with an optional k/m/g suffix (powers of 1024).
+bool parse_size(std::string_view s, std::size_t &out) {
+    unsigned long long mult = 1;
+    if (!s.empty()) {
+        switch (std::tolower(static_cast<unsigned char>(s.back()))) {
+        case 'k': mult = 1024ull; break;
+        case 'm': mult = 1024ull * 1024; break;
+        case 'g': mult = 1024ull * 1024 * 1024; break;
+        }
+        if (mult != 1) s.remove_suffix(1);
+    }
+    unsigned long long n = 0;
+    if (!parse_uint(trim(s), (1ull << 40) / mult, n)) return false;
+    out = static_cast<std::size_t>(n * mult);
+    return true;
+}
+
+// Seconds with an optional s/m/h/d suffix.
+bool parse_duration(std::string_view s, int &out) {
+    unsigned long long mult = 1;
+    if (!s.empty()) {
+        switch (std::tolower(static_cast<unsigned char>(s.back()))) {
+        case 's': mult = 1; s.remove_suffix(1); break;
+        case 'm': mult = 60; s.remove_suffix(1); break;
+        case 'h': mult = 3600; s.remove_suffix(1); break;
+        case 'd': mult = 86400; s.remove_suffix(1); break;
+        }
+    }
+    unsigned long long n = 0;
+    if (!parse_uint(trim(s), 365ull * 86400 / mult, n)) return false;
+    out = static_cast<int>(n * mult);
+    return true;
+}
+
+bool parse_bool(std::string_view s, bool &out) {
+    std::string v = lower(s);
+    if (v == "on" || v == "yes" || v == "true" || v == "1") return out = true, true;
+    if (v == "off" || v == "no" || v == "false" || v == "0") return out = false, true;
+    return false;
+}
+
+bool parse_int_in(std::string_view s, int lo, int hi, int &out) {
+    unsigned long long n = 0;
+    if (!parse_uint(s, static_cast<unsigned long long>(hi), n) || static_cast<int>(n) < lo)
+        return false;
+    out = static_cast<int>(n);
+    return true;
+}
+
+// One key's parser: returns an error message, empty on success.
+using KeyParser = std::function<std::string(std::string_view, Config &)>;
+
+struct KeyRule {
+    const char *key;
+    bool repeatable;
+    KeyParser parse;
+};
+
+KeyParser size_key(std::size_t Config::*field, std::size_t lo) {
+    return [field, lo](std::string_view v, Config &c) -> std::string {
+        std::size_t n = 0;
+        if (!parse_size(v, n)) return "expected a byte count like 4096, 64k or 1m";
+        if (n < lo) return "must be at least " + std::to_string(lo);
+        c.*field = n;
+        return {};
+    };
+}
+
+KeyParser duration_key(int Config::*field) {
+    return [field](std::string_view v, Config &c) -> std::string {
+        if (!parse_duration(v, c.*field)) return "expected seconds, optionally with s, m, h or d";
+        return {};
+    };
+}
+
+KeyParser int_key(int Config::*field, int lo, int hi) {
+    return [=](std::string_view v, Config &c) -> std::string {
+        if (!parse_int_in(v, lo, hi, c.*field))
+            return "expected a number from " + std::to_string(lo) + " to " + std::to_string(hi);
+        return {};
+    };
+}
+
+KeyParser bool_key(bool Config::*field) {
+    return [field](std::string_view v, Config &c) -> std::string {
+        if (!parse_bool(v, c.*field)) return "expected on or off";
+        return {};
+    };
+}
+
+const std::vector<KeyRule> &rules() {
+    static const std::vector<KeyRule> table = {
+        {"port", true,
+         [](std::string_view v, Config &c) -> std::string {
+             ListenSpec spec;
+             std::string err;
+             if (!parse_listen_spec(v, spec, err)) return err;
+             c.listeners.push_back(spec);
+             return {};
+         }},
+        {"name", false,
+         [](std::string_view v, Config &c) -> std::string {
+             c.mud_name = std::string(v);
+             return {};
+         }},
+        {"io_reactor_backend", false,
+         [](std::string_view v, Config &c) -> std::string {
+             static const char *known[] = {"auto", "epoll", "io_uring", "poll", "iocp"};
+             for (const char *k : known)
+                 if (v == k) return c.backend = k, std::string();
+             return "unknown backend '" + std::string(v) +
+                    "' (expected auto, epoll, io_uring, poll or iocp)";
+         }},
+        {"io_reactor_max_events", false, int_key(&Config::max_events, 1, 65536)},
+        {"io_reactor_pool_size", false, int_key(&Config::pool_size, 0, 1 << 20)},
+        {"trace io_reactor", false, bool_key(&Config::trace_reactor)},
+        {"idle timeout", false, duration_key(&Config::idle_timeout)},
+        {"net dead timeout", false, duration_key(&Config::netdead_timeout)},
+        {"max users", false, size_key(&Config::max_users, 1)},
+        {"max line length", false, size_key(&Config::max_line_length, 16)},
+        {"max input queue", false, size_key(&Config::max_input_queue, 256)},
+        {"max output buffer", false, size_key(&Config::output_cap, 1024)},
+        {"output high watermark", false, size_key(&Config::output_high_water, 512)},
+        {"output low watermark", false, size_key(&Config::output_low_water, 0)},
+        {"mccp", false, bool_key(&Config::mccp)},
+    };
+    return table;
+}
+
+const KeyRule *find_rule(std::string_view key) {
+    for (const KeyRule &r : rules())
+        if (key == r.key) return &r;
+    return nullptr;
+}
+
+std::string check_consistency(const Config &c) {
+    if (c.listeners.empty()) return "no port configured (add a line like 'port : 4000')";
+    if (c.output_low_water >= c.output_high_water)
+        return "output low watermark must be below output high watermark";
+    if (c.output_high_water > c.output_cap)
+        return "output high watermark must not exceed max output buffer";
+    return {};
+}
+
+}  // namespace
+
+bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &error) {
+    text = trim(text);
+    ListenSpec spec;
+    std::string_view port_text = text;
+    bool ok = true;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find("]:");
+        ok = close != std::string_view::npos;
+        spec.family = ListenSpec::Family::ipv6;
+        if (ok) {
+            spec.address = std::string(text.substr(1, close - 1));
+            port_text = text.substr(close + 2);
+        }
+    } else if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+        spec.family = ListenSpec::Family::ipv4;
+        spec.address = std::string(text.substr(0, colon));
+        port_text = text.substr(colon + 1);
+    }
+    if (!ok || (spec.family != ListenSpec::Family::any && spec.address.empty()) ||
+        !parse_int_in(port_text, 0, 65535, spec.port)) {
+        error = "bad port '" + std::string(text) +
+                "' (expected 4000, 127.0.0.1:4000 or [::1]:4000; port 0 to 65535)";
+        return false;
+    }
+    out = spec;
+    return true;
+}
+
+bool parse_config(std::string_view text, std::string_view filename, Config &out,
+                  std::string &error) {
+    Config cfg;
+    std::vector<std::string> seen;
+    int lineno = 0;
+    auto fail = [&](const std::string &msg) {
+        error = std::string(filename) + ":" + std::to_string(lineno) + ": " + msg;
+        return false;
+    };
+    while (!text.empty()) {
+        ++lineno;
+        auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+        if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+        line = trim(line);
+        if (line.empty()) continue;
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos)
+            return fail("expected 'key : value', got '" + std::string(line) + "'");
+        std::string key = lower(trim(line.substr(0, colon)));
+        std::string_view value = trim(line.substr(colon + 1));
+        const KeyRule *rule = find_rule(key);
+        if (!rule) return fail("unknown key '" + key + "'");
+        if (value.empty()) return fail("missing value for '" + key + "'");
+        if (!rule->repeatable) {
+            if (std::find(seen.begin(), seen.end(), key) != seen.end())
+                return fail("'" + key + "' is given twice");
+            seen.push_back(key);
+        }
+        if (std::string msg = rule->parse(value, cfg); !msg.empty())
+            return fail("bad value for '" + key + "': " + msg);
+    }
+    if (std::string msg = check_consistency(cfg); !msg.empty()) {
+        error = std::string(filename) + ": " + msg;
+        return false;
+    }
+    out = std::move(cfg);
+    return true;
+}
+
+bool load_config_file(const std::string &path, Config &out, std::string &error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = path + ": cannot open configuration file";
+        return false;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path, out, error);
+}
+
+}  // namespace comm

@@ -1,0 +1,56 @@
+// The comm layer's configuration, in the driver convention: one
+// "key : value" per line, '#' starts a comment, blank lines are ignored.
+// Errors name the file and line ("mud.cfg:7: unknown key 'prot'") so an
+// operator can fix the file without reading code.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace comm {
+
+// One listening address. An empty address means "every interface": the
+// comm layer then listens on both 0.0.0.0 and [::] (IPv6 when available).
+struct ListenSpec {
+    enum class Family { any, ipv4, ipv6 };
+    Family family = Family::any;
+    std::string address;  // numeric; empty for "all interfaces"
+    int port = 0;         // 0: an ephemeral port chosen by the kernel
+};
+
+struct Config {
+    std::vector<ListenSpec> listeners;
+    std::string mud_name = "ioreactor talker";
+    std::string backend = "auto";     // io_reactor_backend
+    int max_events = 0;               // io_reactor_max_events (0: reactor default)
+    int pool_size = 0;                // io_reactor_pool_size (0: reactor default)
+    bool trace_reactor = false;       // trace io_reactor
+    int idle_timeout = 3600;          // seconds without input before disconnect; 0: never
+    int netdead_timeout = 300;        // seconds a dropped session waits for reconnect
+    std::size_t max_users = 1000;
+    std::size_t max_line_length = 1024;
+    std::size_t max_input_queue = 16 * 1024;     // queued command bytes before reading pauses
+    std::size_t output_cap = 1024 * 1024;        // queued output that drops the user
+    std::size_t output_high_water = 256 * 1024;  // reading pauses above this...
+    std::size_t output_low_water = 64 * 1024;    // ...and resumes below this
+    bool mccp = true;                            // offer MCCP2 compression
+};
+
+// The configuration used when no file is given.
+extern const char *const default_config_text;
+
+// Parses `text` as if read from `filename` (used only in messages). On
+// failure returns false and sets `error` to "filename:line: message" (or
+// "filename: message" for errors that belong to no single line).
+bool parse_config(std::string_view text, std::string_view filename, Config &out,
+                  std::string &error);
+
+// Reads and parses a file; a missing or unreadable file is an error too.
+bool load_config_file(const std::string &path, Config &out, std::string &error);
+
+// Parses "4000", "127.0.0.1:4000", "[::1]:4000". Used for --port too.
+bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &error);
+
+}  // namespace comm

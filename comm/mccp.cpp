@@ -1,0 +1,51 @@
+#include "mccp.h"
+
+#include <zlib.h>
+
+namespace comm {
+
+bool Compressor::available() { return true; }
+
+struct Compressor::State {
+    z_stream z{};
+};
+
+Compressor::Compressor() : state_(std::make_unique<State>()) {
+    if (deflateInit(&state_->z, Z_DEFAULT_COMPRESSION) != Z_OK) state_.reset();
+}
+
+Compressor::~Compressor() {
+    if (state_) deflateEnd(&state_->z);
+}
+
+std::string Compressor::run(std::string_view data, int flush) {
+    std::string out;
+    if (!state_) return out;
+    z_stream &z = state_->z;
+    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    char chunk[4096];
+    int rc;
+    // Loop until zlib leaves output space unused: only then has it written
+    // everything the flush asked for.
+    do {
+        z.next_out = reinterpret_cast<Bytef *>(chunk);
+        z.avail_out = sizeof chunk;
+        rc = deflate(&z, flush);
+        out.append(chunk, sizeof chunk - z.avail_out);
+    } while (rc == Z_OK && z.avail_out == 0);
+    in_ += data.size();
+    out_ += out.size();
+    return out;
+}
+
+std::string Compressor::compress(std::string_view data) { return run(data, Z_SYNC_FLUSH); }
+
+std::string Compressor::finish() {
+    std::string out = run({}, Z_FINISH);
+    if (state_) deflateEnd(&state_->z);
+    state_.reset();
+    return out;
+}
+
+}  // namespace comm

@@ -1,0 +1,159 @@
+// The telnet protocol as a pure state machine: bytes from the peer go in,
+// data bytes come out, and everything else (replies, subnegotiations, the
+// client's window size and terminal type) goes through a TelnetHandler.
+// No sockets here, so every sequence can be tested byte by byte, including
+// IAC sequences split across reads.
+//
+// Option negotiation follows RFC 1143 (the "Q method"): each side of each
+// option has a state and a one-slot queue, so two peers that both change
+// their minds can never loop.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace comm::telnet {
+
+enum : std::uint8_t {
+    IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250,
+    GA = 249, EL = 248, EC = 247, AYT = 246, AO = 245, IP = 244, BRK = 243,
+    DM = 242, NOP = 241, SE = 240, EOR_CMD = 239,
+};
+
+enum Option : std::uint8_t {
+    OPT_ECHO = 1, OPT_SGA = 3, OPT_TTYPE = 24, OPT_EOR = 25, OPT_NAWS = 31,
+    OPT_CHARSET = 42, OPT_MSSP = 70, OPT_MCCP2 = 86, OPT_GMCP = 201,
+};
+
+// Subnegotiation codes.
+enum : std::uint8_t {
+    TTYPE_IS = 0, TTYPE_SEND = 1,
+    CHARSET_REQUEST = 1, CHARSET_ACCEPTED = 2, CHARSET_REJECTED = 3,
+    MSSP_VAR = 1, MSSP_VAL = 2,
+};
+
+// What the session learned about the client.
+struct ClientInfo {
+    int width = 0, height = 0;     // NAWS; 0 until reported
+    std::string client_name;       // first TTYPE reply (e.g. "TINTIN++")
+    std::string terminal_type;     // second TTYPE reply (e.g. "XTERM-256COLOR")
+    unsigned mtts = 0;             // MTTS bit flags, 0 if not reported
+    std::string charset;           // "UTF-8" once agreed
+};
+
+class TelnetHandler {
+public:
+    // Raw bytes for the peer (negotiation, subnegotiation). Must be sent
+    // before anything written after this call returns.
+    virtual void telnet_send(std::string_view bytes) = 0;
+    virtual void telnet_option_changed(std::uint8_t option, bool local, bool enabled) {
+        (void)option, (void)local, (void)enabled;
+    }
+    virtual void telnet_naws(int width, int height) { (void)width, (void)height; }
+    virtual void telnet_ttype(std::string_view name) { (void)name; }
+    virtual void telnet_charset(std::string_view name) { (void)name; }
+    virtual void telnet_gmcp(std::string_view package, std::string_view data) {
+        (void)package, (void)data;
+    }
+    // MCCP2: everything sent after start must go through the compressor;
+    // after stop the stream is finished and output is plain again.
+    virtual void telnet_compress(bool on) { (void)on; }
+    // Variables for the MSSP reply, asked for when the client enables MSSP.
+    virtual std::vector<std::pair<std::string, std::string>> telnet_mssp() { return {}; }
+    // Other commands (AYT, IP, BRK, ...).
+    virtual void telnet_command(std::uint8_t command) { (void)command; }
+
+protected:
+    ~TelnetHandler() = default;
+};
+
+class Telnet {
+public:
+    // Which options this side agrees to, on each side. The defaults are
+    // what the comm layer offers; tests narrow them.
+    struct Policy {
+        bool mccp2 = true;
+        std::size_t max_subnegotiation = 8192;  // longer ones are dropped
+    };
+
+    Telnet(TelnetHandler &handler, Policy policy);
+    Telnet(TelnetHandler &handler) : Telnet(handler, Policy{}) {}
+
+    // Sends the server's initial offers (DO TTYPE, DO NAWS, WILL EOR, ...).
+    void start();
+
+    // Feeds bytes from the peer; data bytes are appended to `data`.
+    void feed(std::string_view bytes, std::string &data);
+
+    // Asks for an option on our side (WILL) or the peer's (DO), or for it
+    // off; the Q method decides what, if anything, goes on the wire.
+    void request_local(std::uint8_t option, bool enable);
+    void request_remote(std::uint8_t option, bool enable);
+    bool local_enabled(std::uint8_t option) const;
+    bool remote_enabled(std::uint8_t option) const;
+
+    // Hides the user's typing (WILL ECHO without echoing), e.g. for passwords.
+    void hide_input(bool hide) { request_local(OPT_ECHO, hide); }
+
+    // Text for the peer: IAC doubled, "\n" sent as CR LF.
+    static std::string encode(std::string_view text);
+    // What ends a prompt: IAC EOR if agreed, else IAC GA unless SGA is on.
+    std::string prompt_end() const;
+    // A GMCP message, empty if GMCP is not enabled.
+    std::string gmcp(std::string_view package, std::string_view json) const;
+
+    const ClientInfo &client() const { return client_; }
+
+private:
+    enum class Q : std::uint8_t { no, yes, wantno, wantyes };
+    struct Side {
+        Q state = Q::no;
+        bool opposite = false;  // RFC 1143's one-slot queue
+    };
+    enum class State : std::uint8_t { data, iac, verb, sb_option, sb_data, sb_iac };
+
+    void feed_byte(std::uint8_t c, std::string &data);
+    void on_command(std::uint8_t c);
+    void on_verb(std::uint8_t verb, std::uint8_t option);
+    void receive_enable(bool local, std::uint8_t option);
+    void receive_disable(bool local, std::uint8_t option);
+    void request(bool local, std::uint8_t option, bool enable);
+    bool agrees(bool local, std::uint8_t option) const;
+    void send_verb(std::uint8_t verb, std::uint8_t option);
+    void changed(bool local, std::uint8_t option, bool enabled);
+    void send_sb(std::uint8_t option, std::string_view payload);
+
+    void on_subnegotiation();
+    void on_naws(std::string_view p);
+    void on_ttype(std::string_view p);
+    void on_charset(std::string_view p);
+    void on_gmcp(std::string_view p);
+    void request_charset();
+    void send_mssp();
+
+    Side &side(bool local, std::uint8_t option) {
+        return (local ? us_ : him_)[option];
+    }
+    const Side &side(bool local, std::uint8_t option) const {
+        return (local ? us_ : him_)[option];
+    }
+
+    TelnetHandler &handler_;
+    Policy policy_;
+    State state_ = State::data;
+    std::uint8_t verb_ = 0;
+    std::uint8_t sb_option_ = 0;
+    bool sb_overflow_ = false;
+    std::string sb_;
+    std::array<Side, 256> us_{};
+    std::array<Side, 256> him_{};
+    ClientInfo client_;
+    int ttype_requests_ = 0;
+    bool charset_requested_ = false;
+};
+
+}  // namespace comm::telnet

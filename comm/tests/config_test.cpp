@@ -1,0 +1,174 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+using comm::Config;
+using comm::ListenSpec;
+
+namespace {
+
+std::string error_for(const std::string &text) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(comm::parse_config(text, "mud.cfg", c, err)) << text;
+    return err;
+}
+
+Config parsed(const std::string &text) {
+    Config c;
+    std::string err;
+    EXPECT_TRUE(comm::parse_config(text, "mud.cfg", c, err)) << err;
+    return c;
+}
+
+}  // namespace
+
+TEST(Config, embedded_default_parses) {
+    Config c = parsed(comm::default_config_text);
+    ASSERT_EQ(c.listeners.size(), 1u);
+    EXPECT_EQ(c.listeners[0].port, 4000);
+    EXPECT_EQ(c.listeners[0].family, ListenSpec::Family::any);
+    EXPECT_EQ(c.backend, "auto");
+    EXPECT_EQ(c.idle_timeout, 3600);
+    EXPECT_EQ(c.netdead_timeout, 300);
+}
+
+TEST(Config, every_key_is_read) {
+    Config c = parsed(
+        "# comment line\n"
+        "name : Test MUD   # trailing comment\n"
+        "port : 4000\n"
+        "port : 127.0.0.1:4001\n"
+        "port : [::1]:4002\n"
+        "io_reactor_backend : poll\n"
+        "io_reactor_max_events : 64\n"
+        "io_reactor_pool_size : 32\n"
+        "trace io_reactor : on\n"
+        "idle timeout : 10m\n"
+        "net dead timeout : 30\n"
+        "max users : 50\n"
+        "max line length : 200\n"
+        "max input queue : 4k\n"
+        "max output buffer : 2m\n"
+        "output high watermark : 512k\n"
+        "output low watermark : 128k\n"
+        "mccp : off\n");
+    EXPECT_EQ(c.mud_name, "Test MUD");
+    ASSERT_EQ(c.listeners.size(), 3u);
+    EXPECT_EQ(c.listeners[1].family, ListenSpec::Family::ipv4);
+    EXPECT_EQ(c.listeners[1].address, "127.0.0.1");
+    EXPECT_EQ(c.listeners[1].port, 4001);
+    EXPECT_EQ(c.listeners[2].family, ListenSpec::Family::ipv6);
+    EXPECT_EQ(c.listeners[2].address, "::1");
+    EXPECT_EQ(c.listeners[2].port, 4002);
+    EXPECT_EQ(c.backend, "poll");
+    EXPECT_EQ(c.max_events, 64);
+    EXPECT_EQ(c.pool_size, 32);
+    EXPECT_TRUE(c.trace_reactor);
+    EXPECT_EQ(c.idle_timeout, 600);
+    EXPECT_EQ(c.netdead_timeout, 30);
+    EXPECT_EQ(c.max_users, 50u);
+    EXPECT_EQ(c.max_line_length, 200u);
+    EXPECT_EQ(c.max_input_queue, 4096u);
+    EXPECT_EQ(c.output_cap, 2u * 1024 * 1024);
+    EXPECT_EQ(c.output_high_water, 512u * 1024);
+    EXPECT_EQ(c.output_low_water, 128u * 1024);
+    EXPECT_FALSE(c.mccp);
+}
+
+TEST(Config, keys_are_case_insensitive_and_spacing_free) {
+    Config c = parsed("PORT:4000\r\n  Idle Timeout   :   5  \n");
+    EXPECT_EQ(c.listeners[0].port, 4000);
+    EXPECT_EQ(c.idle_timeout, 5);
+}
+
+TEST(Config, port_zero_means_ephemeral) {
+    EXPECT_EQ(parsed("port : 0\n").listeners[0].port, 0);
+}
+
+TEST(Config, unknown_key_names_file_and_line) {
+    EXPECT_EQ(error_for("port : 4000\n\nprot : 4001\n"), "mud.cfg:3: unknown key 'prot'");
+}
+
+TEST(Config, line_without_colon_is_an_error) {
+    EXPECT_EQ(error_for("port 4000\n"), "mud.cfg:1: expected 'key : value', got 'port 4000'");
+}
+
+TEST(Config, missing_value_is_an_error) {
+    EXPECT_EQ(error_for("port : 4000\nname :\n"), "mud.cfg:2: missing value for 'name'");
+}
+
+TEST(Config, bad_port_values_are_errors) {
+    for (const char *bad : {"port : 70000\n", "port : abc\n", "port : -1\n", "port : 1.2.3.4:\n",
+                            "port : [::1]4000\n", "port : [\n", "port : []:1\n", "port : :4000\n", "port : 40 00\n"}) {
+        std::string err = error_for(bad);
+        EXPECT_EQ(err.rfind("mud.cfg:1: bad value for 'port': bad port", 0), 0u) << bad << " -> " << err;
+    }
+}
+
+TEST(Config, unknown_backend_is_an_error) {
+    EXPECT_EQ(error_for("port : 1\nio_reactor_backend : kqueue\n"),
+              "mud.cfg:2: bad value for 'io_reactor_backend': unknown backend 'kqueue' "
+              "(expected auto, epoll, io_uring, poll or iocp)");
+}
+
+TEST(Config, bad_numbers_are_errors) {
+    EXPECT_NE(error_for("port : 1\nio_reactor_max_events : 0\n").find("mud.cfg:2: bad value for 'io_reactor_max_events'"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nio_reactor_pool_size : lots\n").find("mud.cfg:2: bad value for 'io_reactor_pool_size'"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nidle timeout : 5y\n").find("mud.cfg:2: bad value for 'idle timeout'"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nnet dead timeout : -3\n").find("mud.cfg:2: bad value for 'net dead timeout'"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nmax line length : 4\n").find("mud.cfg:2: bad value for 'max line length': must be at least 16"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nmax output buffer : 1x\n").find("mud.cfg:2: bad value for 'max output buffer'"), std::string::npos);
+    EXPECT_NE(error_for("port : 1\nmax users : 0\n").find("mud.cfg:2: bad value for 'max users'"), std::string::npos);
+}
+
+TEST(Config, bad_boolean_is_an_error) {
+    EXPECT_EQ(error_for("port : 1\ntrace io_reactor : maybe\n"),
+              "mud.cfg:2: bad value for 'trace io_reactor': expected on or off");
+}
+
+TEST(Config, duplicate_single_key_is_an_error) {
+    EXPECT_EQ(error_for("port : 1\nname : a\nname : b\n"), "mud.cfg:3: 'name' is given twice");
+}
+
+TEST(Config, no_port_is_an_error) {
+    EXPECT_EQ(error_for("name : x\n"), "mud.cfg: no port configured (add a line like 'port : 4000')");
+}
+
+TEST(Config, watermarks_must_be_ordered) {
+    EXPECT_EQ(error_for("port : 1\noutput low watermark : 300k\n"),
+              "mud.cfg: output low watermark must be below output high watermark");
+    EXPECT_EQ(error_for("port : 1\nmax output buffer : 100k\n"),
+              "mud.cfg: output high watermark must not exceed max output buffer");
+}
+
+TEST(Config, missing_file_is_an_error_naming_the_file) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(comm::load_config_file("/nonexistent/ior-mud.cfg", c, err));
+    EXPECT_EQ(err, "/nonexistent/ior-mud.cfg: cannot open configuration file");
+}
+
+TEST(Config, file_errors_name_the_file_path) {
+    std::string path = ::testing::TempDir() + "config_test_bad.cfg";
+    {
+        std::ofstream f(path);
+        f << "port : 4000\nbogus : 1\n";
+    }
+    Config c;
+    std::string err;
+    EXPECT_FALSE(comm::load_config_file(path, c, err));
+    EXPECT_EQ(err, path + ":2: unknown key 'bogus'");
+    std::remove(path.c_str());
+}
+
+TEST(Config, failed_parse_leaves_output_untouched) {
+    Config c;
+    c.mud_name = "kept";
+    std::string err;
+    EXPECT_FALSE(comm::parse_config("name : new\nbogus : 1\n", "x", c, err));
+    EXPECT_EQ(c.mud_name, "kept");
+}

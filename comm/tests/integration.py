@@ -1,0 +1,859 @@
+#!/usr/bin/env python3
+"""Integration tests for ior-mud: start the real server binary on ephemeral
+ports and drive it with real clients (raw sockets, telnet and tintin++ in
+tmux). Usage: integration.py PATH/TO/ior-mud BACKEND [TEST...]
+
+Exit 0: all passed; 1: a failure; 77: BACKEND is not in this build (skip).
+Everything is bounded in time; only processes and tmux servers this script
+started are stopped, by PID / by their own tmux socket.
+"""
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import atexit
+import traceback
+import zlib
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+ECHO, TTYPE, NAWS, MCCP2 = 1, 24, 31, 86
+
+# --emulator=A|B|C runs the binary through a CMAKE_CROSSCOMPILING_EMULATOR
+# (wine for the mingw build); a leading "cmake -E env K=V" becomes our env.
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--emulator=")]
+EMULATOR = [a for a in sys.argv[1:] if a.startswith("--emulator=")]
+EMULATOR = [x for x in EMULATOR[0].split("=", 1)[1].split("|") if x] if EMULATOR else []
+EMULATOR_ENV = {}
+if len(EMULATOR) > 2 and EMULATOR[1:3] == ["-E", "env"]:
+    EMULATOR = EMULATOR[3:]
+    while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
+        k, v = EMULATOR.pop(0).split("=", 1)
+        EMULATOR_ENV[k] = v
+BINARY = os.path.abspath(ARGS[0])
+BACKEND = ARGS[1]
+ONLY = ARGS[2:]
+SLOW = 4 if EMULATOR else 1        # wine starts slowly
+# Windows has no SIGTERM; wine turns SIGINT into CTRL_C_EVENT.
+STOP_SIGNAL = signal.SIGINT if EMULATOR else signal.SIGTERM
+
+
+def command(*args):
+    return EMULATOR + [BINARY] + list(args)
+
+
+def environment(**extra):
+    env = dict(os.environ, **EMULATOR_ENV)
+    env.update(extra)
+    return env
+WORKDIR = tempfile.mkdtemp(prefix="ior-mud-test-")
+TMUX = shutil.which("tmux")
+TELNET = shutil.which("telnet")
+TINTIN = shutil.which("tt++") or ("/usr/games/tt++" if os.path.exists("/usr/games/tt++") else None)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+# ---- the server -----------------------------------------------------------
+
+STARTED = []  # every server process this script started
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class Server:
+    """One ior-mud process with a config written for the test."""
+
+    def __init__(self, extra="", name="server", args=(), stdin=subprocess.DEVNULL):
+        self.config = os.path.join(WORKDIR, name + ".cfg")
+        with open(self.config, "w") as f:
+            f.write("name : Test Talker\n"
+                    "port : 127.0.0.1:0\n"
+                    "port : [::1]:0\n" if has_ipv6() else
+                    "name : Test Talker\nport : 127.0.0.1:0\n")
+            f.write("io_reactor_backend : %s\n" % BACKEND)
+            f.write(extra)
+        self.log_path = os.path.join(WORKDIR, name + ".log")
+        self.log = open(self.log_path, "w")
+        env = environment()
+        # An ASan build keeps freed memory in quarantine, which would read as
+        # growth in the memory tests; a small quarantine keeps them meaningful.
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1").lstrip(":")
+        self.proc = subprocess.Popen(command("--config", self.config, *args),
+                                     stdout=subprocess.PIPE, stderr=self.log, stdin=stdin, env=env)
+        STARTED.append(self.proc)
+        try:
+            self.startup = self.read_startup()
+        except BaseException:
+            self.kill()  # never leave a server behind
+            raise
+
+    def read_startup(self):
+        line = read_line(self.proc.stdout, 10 * SLOW)
+        check(line, "server printed no startup line; log: " + self.read_log())
+        self.startup = line
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        check(m, "no IPv4 port in startup line: " + line)
+        self.port = int(m.group(1))
+        m6 = re.search(r"\[::1\]:(\d+)", line)
+        self.port6 = int(m6.group(1)) if m6 else None
+        check(("backend " + BACKEND) in line, "startup line does not name backend %s: %s" % (BACKEND, line))
+        return line
+
+    def pid(self):
+        return self.proc.pid
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.read_log()):
+                return True
+            time.sleep(0.05)
+        raise Failure("server log never matched %r; log:\n%s" % (pattern, self.read_log()[-2000:]))
+
+    def stop(self, sig=None):
+        """SIGTERM/SIGINT: the server must say goodbye, flush and exit 0."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or STOP_SIGNAL)
+            try:
+                return self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Failure("server did not exit within 10 s of SIGTERM")
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_line(pipe, timeout):
+    deadline = time.time() + timeout
+    data = b""
+    fd = pipe.fileno()
+    while time.time() < deadline and not data.endswith(b"\n"):
+        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+        if not r:
+            break
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+_ipv6 = None
+
+
+def has_ipv6():
+    global _ipv6
+    if _ipv6 is None:
+        try:
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.bind(("::1", 0))
+            s.close()
+            _ipv6 = True
+        except OSError:
+            _ipv6 = False
+    return _ipv6
+
+
+# ---- a raw telnet-aware client ----------------------------------------------
+
+class Client:
+    """A socket client that separates telnet commands from text. By default
+    it answers nothing (a dumb client); tests switch features on."""
+
+    def __init__(self, port, host="127.0.0.1", family=socket.AF_INET, rcvbuf=None):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the advertised window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect((host, port))
+        self.raw = b""          # bytes after decompression, before telnet parsing
+        self.text = ""          # data bytes seen so far
+        self.seen = 0           # how much of text expect() has consumed
+        self.commands = []      # (verb, option) received
+        self.subneg = []        # (option, payload) received
+        self.inflater = None
+        self.compressed_bytes = 0
+        self._pending = b""     # unparsed telnet bytes
+        self.on_sb = None
+        self.on_verb = None
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self, text):
+        self.send(text.encode() + b"\r\n")
+
+    def _feed(self, data):
+        if self.inflater is not None:
+            self.compressed_bytes += len(data)
+            data = self.inflater.decompress(data)
+        buf = self._pending + data
+        self._pending = b""
+        i = 0
+        out = bytearray()
+        while i < len(buf):
+            c = buf[i]
+            if c != IAC:
+                out.append(c)
+                i += 1
+                continue
+            if i + 1 >= len(buf):
+                self._pending = buf[i:]
+                break
+            cmd = buf[i + 1]
+            if cmd == IAC:
+                out.append(IAC)
+                i += 2
+            elif cmd in (WILL, WONT, DO, DONT):
+                if i + 2 >= len(buf):
+                    self._pending = buf[i:]
+                    break
+                self.commands.append((cmd, buf[i + 2]))
+                if self.on_verb:
+                    self.on_verb(cmd, buf[i + 2])
+                i += 3
+            elif cmd == SB:
+                end = buf.find(bytes([IAC, SE]), i + 2)
+                if end < 0:
+                    self._pending = buf[i:]
+                    break
+                opt = buf[i + 2]
+                payload = buf[i + 3:end].replace(bytes([IAC, IAC]), bytes([IAC]))
+                self.subneg.append((opt, payload))
+                i = end + 2
+                if opt == MCCP2 and self.inflater is None and self.want_mccp:
+                    # Everything after IAC SB MCCP2 IAC SE is compressed.
+                    self.text += out.decode("latin1")
+                    out = bytearray()
+                    self.inflater = zlib.decompressobj()
+                    rest = buf[i:]
+                    self._pending = b""
+                    if rest:
+                        self._feed(rest)
+                    return
+                if self.on_sb:
+                    self.on_sb(opt, payload)
+            else:
+                self.commands.append((cmd, None))
+                i += 2
+        self.text += out.decode("latin1")
+
+    want_mccp = False
+
+    def pump(self, timeout=0.2):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return True
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return False
+        if not data:
+            return False
+        self._feed(data)
+        return True
+
+    def expect(self, pattern, timeout=5):
+        """Waits for `pattern` (regex) in the text after the last match."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.text[self.seen:])
+            if m:
+                self.seen += m.end()
+                return m
+            if time.time() >= deadline:
+                raise Failure("timed out waiting for %r; got:\n%s" % (pattern, self.text[self.seen:][-1500:]))
+            if not self.pump(min(0.2, max(0.01, deadline - time.time()))):
+                m = re.search(pattern, self.text[self.seen:])
+                if m:
+                    self.seen += m.end()
+                    return m
+                raise Failure("connection closed waiting for %r; got:\n%s" % (pattern, self.text[self.seen:][-1500:]))
+
+    def expect_closed(self, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not self.pump(0.2):
+                return
+        raise Failure("connection still open")
+
+    def login(self, name, password="pw"):
+        self.expect("By what name")
+        self.line(name)
+        self.expect("password")
+        self.line(password)
+        self.expect("Hello, " + name.capitalize())
+        self.expect("> ")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def reset(self):
+        """Abortive close (RST), as when a client is killed."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+# ---- tmux helpers -----------------------------------------------------------
+
+class Tmux:
+    """A private tmux server (own -L socket) running one command."""
+
+    def __init__(self, command, width=120, height=40):
+        self.sock = "ior-mud-test-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+        subprocess.run([TMUX, "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "t",
+                        "-x", str(width), "-y", str(height), command], check=True, timeout=10)
+
+    def keys(self, *keys):
+        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t"] + list(keys), check=True, timeout=10)
+
+    def type_line(self, text):
+        self.keys("-l", text)
+        self.keys("Enter")
+
+    def screen(self):
+        r = subprocess.run([TMUX, "-L", self.sock, "capture-pane", "-p", "-t", "t", "-S", "-200"],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout
+
+    def wait_for(self, pattern, timeout=8):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s = self.screen()
+            if re.search(pattern, s):
+                return s
+            time.sleep(0.1)
+        raise Failure("tmux screen never showed %r; screen:\n%s" % (pattern, self.screen()))
+
+    def close(self):
+        subprocess.run([TMUX, "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+
+
+# ---- the tests --------------------------------------------------------------
+
+def test_startup_line_names_address_port_and_backend():
+    s = Server()
+    try:
+        check(re.match(r"ior-mud: Test Talker listening on 127\.0\.0\.1:\d+", s.startup), s.startup)
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_two_users_chat():
+    s = Server()
+    try:
+        a, b = Client(s.port), Client(s.port)
+        a.login("alice")
+        b.login("bob")
+        a.expect("Bob has arrived")
+        b.line("say hello alice")
+        b.expect("You say: hello alice")
+        a.expect("Bob says: hello alice")
+        a.line("emote waves")
+        b.expect("Alice waves")
+        a.line("tell bob psst")
+        b.expect("Alice tells you: psst")
+        b.line("who")
+        b.expect(r"Alice \(idle")
+        b.expect(r"2 players")
+        b.line("look")
+        b.expect("The Lobby")
+        b.expect("Here: Alice")
+        a.line("quit")
+        a.expect("Goodbye, Alice")
+        a.expect_closed()
+        b.expect("Alice has left")
+        s.wait_log(r"connect #1 127\.0\.0\.1:\d+")
+        s.wait_log(r"disconnect #1 ")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_ipv6_listener_serves_users():
+    if not has_ipv6():
+        print("    (no IPv6 on this host: skipped)")
+        return
+    s = Server()
+    try:
+        check(s.port6, "no IPv6 listener in startup line: " + s.startup)
+        c = Client(s.port6, "::1", socket.AF_INET6)
+        c.login("sixer")
+        s.wait_log(r"connect #1 \[::1\]:\d+")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def answer_like_a_modern_client(c, names):
+    """WILL NAWS / WILL TTYPE with MTTS cycling, as tintin++ or Mudlet do."""
+    queue = list(names)
+    c.ttype_replies = 0
+
+    def on_verb(cmd, opt):
+        if cmd == DO and opt == NAWS:
+            c.send(bytes([IAC, WILL, NAWS, IAC, SB, NAWS, 0, 100, 0, 40, IAC, SE]))
+        elif cmd == DO and opt == TTYPE:
+            c.send(bytes([IAC, WILL, TTYPE]))
+
+    def on_sb(opt, payload):
+        if opt == TTYPE and payload == b"\x01":
+            name = queue.pop(0) if len(queue) > 1 else queue[0]
+            # Split the reply across two sends: the server must reassemble.
+            reply = bytes([IAC, SB, TTYPE, 0]) + name.encode() + bytes([IAC, SE])
+            c.send(reply[:3])
+            time.sleep(0.01)
+            c.send(reply[3:])
+            c.ttype_replies += 1
+
+    c.on_verb, c.on_sb = on_verb, on_sb
+
+
+def test_naws_and_ttype_reach_the_server():
+    s = Server()
+    try:
+        c = Client(s.port)
+        answer_like_a_modern_client(c, ["TESTCLIENT", "XTERM-256COLOR", "MTTS 9"])
+        c.login("nora")
+        deadline = time.time() + 5
+        while c.ttype_replies < 3 and time.time() < deadline:
+            c.pump(0.1)  # the MTTS cycle runs as the client answers
+        check(c.ttype_replies == 3, "server asked for %d terminal types, not 3" % c.ttype_replies)
+        c.line("client")
+        c.expect("Client: TESTCLIENT")
+        c.expect("Terminal: XTERM-256COLOR")
+        c.expect("Window: 100x40")
+        c.expect("MTTS: 9")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def offers_mccp(s):
+    """Whether this build offers MCCP2 (a build without zlib does not)."""
+    c = Client(s.port)
+    c.expect("By what name")
+    c.close()
+    return (WILL, MCCP2) in c.commands
+
+
+def test_mccp2_output_decompresses():
+    s = Server()
+    try:
+        if not offers_mccp(s):
+            check(EMULATOR, "MCCP2 not offered by the Linux build")
+            print("    (built without zlib: MCCP2 not offered, skipped)")
+            return
+        c = Client(s.port)
+        c.want_mccp = True
+        c.send(bytes([IAC, DO, MCCP2]))
+        c.expect("By what name")
+        deadline = time.time() + 5
+        while c.inflater is None and time.time() < deadline:
+            c.pump(0.1)
+        check(c.inflater is not None, "no IAC SB MCCP2 IAC SE start marker")
+        c.line("zed")
+        c.expect("password")
+        c.line("pw")
+        c.expect("Hello, Zed")
+        for _ in range(20):
+            c.line("help")
+        for _ in range(20):
+            c.expect("quit +leave")
+        c.line("client")
+        c.expect("Compression: MCCP2")
+        check(c.compressed_bytes > 0, "nothing arrived compressed")
+        check(c.compressed_bytes < len(c.text) // 2,
+              "compressed %d bytes for %d of text" % (c.compressed_bytes, len(c.text)))
+        c.line("quit")
+        c.expect("Goodbye, Zed")
+        # The server ends the stream properly before closing.
+        c.expect_closed()
+        check(c.inflater.eof, "deflate stream was not finished")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_client_killed_mid_output_is_net_dead_and_can_reconnect():
+    s = Server("net dead timeout : 60\n")
+    try:
+        a, b = Client(s.port), Client(s.port)
+        a.login("alice", "secret")
+        b.login("bob")
+        # Ask for lots of output and die without reading it.
+        a.send(b"help\r\n" * 300)
+        time.sleep(0.2)
+        a.reset()
+        b.expect("Alice has lost their link")
+        s.wait_log(r"disconnect #1 .*")
+        b.line("who")
+        b.expect(r"Alice \(net-dead\)")
+        # Wrong password does not take the session.
+        c = Client(s.port)
+        c.expect("By what name")
+        c.line("alice")
+        c.expect("net-dead. Password to reconnect")
+        check((WILL, ECHO) in c.commands, "password prompt did not hide input (no WILL ECHO)")
+        c.line("wrong")
+        c.expect("Wrong password")
+        c.line("alice")
+        c.expect("Password to reconnect")
+        c.line("secret")
+        c.expect("Reconnected. Welcome back, Alice")
+        b.expect("Alice has reconnected")
+        c.line("say I am back")
+        b.expect("Alice says: I am back")
+        b.line("who")
+        b.expect(r"Alice \(idle")
+        b.expect("2 players")
+        s.wait_log(r"reconnect #1 ")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_net_dead_session_expires():
+    s = Server("net dead timeout : 1\n")
+    try:
+        a, b = Client(s.port), Client(s.port)
+        a.login("alice")
+        b.login("bob")
+        a.close()
+        b.expect("Alice has lost their link")
+        b.expect("Alice has left", timeout=5)
+        s.wait_log("net-dead session expired")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_idle_user_is_disconnected_with_a_message():
+    s = Server("idle timeout : 2\n")
+    try:
+        c = Client(s.port)
+        c.login("sleepy")
+        c.expect("idle too long", timeout=6)
+        c.expect_closed()
+        s.wait_log("idle timeout #1")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_long_line_is_cut_with_a_notice():
+    s = Server("max line length : 64\n")
+    try:
+        c = Client(s.port)
+        c.login("longa")
+        c.send(b"say " + b"x" * 200000 + b"\r\n")
+        c.expect("cut to 64 characters")
+        c.expect("You say: " + "x" * 60)
+        c.line("say short")
+        c.expect("You say: short")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def flood(port, payload, seconds, stop):
+    """Sends `payload` in a loop without reading, for up to `seconds`."""
+    sent = 0
+    try:
+        c = Client(port)
+        c.login("flood")
+        c.sock.settimeout(0.5)
+        deadline = time.time() + seconds
+        while time.time() < deadline and not stop.is_set():
+            try:
+                sent += c.sock.send(payload)
+            except socket.timeout:
+                continue  # the server paused reading us: TCP pushes back
+            except OSError:
+                break     # the server dropped us
+        c.close()
+    except Failure:
+        pass
+    return sent
+
+
+def test_flooding_client_does_not_grow_server_memory():
+    s = Server("max input queue : 16k\nmax output buffer : 256k\n"
+               "output high watermark : 128k\noutput low watermark : 32k\n")
+    try:
+        watcher = Client(s.port)
+        watcher.login("watcher")
+        time.sleep(0.3)
+        base = s.rss_kb()
+        stop = threading.Event()
+        result = {}
+        payload = (b"say " + b"f" * 200 + b"\r\n") * 200
+        t = threading.Thread(target=lambda: result.update(sent=flood(s.port, payload, 6, stop)))
+        t.start()
+        peak = base
+        while t.is_alive():
+            peak = max(peak, s.rss_kb())
+            watcher.pump(0.05)  # the watcher reads its share
+        t.join()
+        grown = peak - base
+        print("    flood log: " + " | ".join(l for l in s.read_log().splitlines() if "flood" in l or "dropped" in l)[:300])
+        print("    flood: sent %.1f MB, VmRSS %d kB -> peak %d kB (+%d kB)"
+              % (result.get("sent", 0) / 1e6, base, peak, grown))
+        check(grown < 24 * 1024, "server memory grew by %d kB under a flood" % grown)
+        log = s.read_log()
+        check("input flood" in log or "output buffer over its cap" in log,
+              "neither flow control nor the cap acted; log:\n" + log[-1500:])
+        # Still serving: a new user can log in and talk.
+        n = Client(s.port)
+        n.login("after")
+        n.line("say still alive")
+        n.expect("You say: still alive")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_slow_reader_is_dropped_past_the_output_cap():
+    s = Server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n")
+    try:
+        slow = Client(s.port, rcvbuf=4096)
+        slow.login("slow")
+        loud = Client(s.port)
+        loud.login("loud")
+        line = "say " + "y" * 1000
+        deadline = time.time() + 15 * SLOW
+        while time.time() < deadline and "output buffer over its cap" not in s.read_log():
+            loud.send((line + "\r\n").encode() * 20)
+            loud.pump(0.01)
+            loud.text = loud.text[-4096:]
+            loud.seen = 0
+        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=1)
+        loud.expect("Slow has lost their link")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_split_telnet_and_line_endings():
+    s = Server()
+    try:
+        c = Client(s.port)
+        c.expect("By what name")
+        # name split in the middle of an IAC sequence and of CR NUL
+        for chunk in [b"ka", bytes([IAC]), bytes([NOP := 241]), b"te\r", b"\x00", b"pw\r", b"\nsay a",
+                      bytes([IAC, IAC]), b"b\n"]:
+            c.send(chunk)
+            time.sleep(0.02)
+        c.expect("Hello, Kate")
+        c.expect("You say: a\xffb")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_shutdown_says_goodbye_and_exits_zero():
+    s = Server()
+    c = Client(s.port)
+    c.login("last")
+    c.line("help")
+    rc = s.stop()
+    c.expect("shutting down")
+    c.expect_closed()
+    check(rc == 0, "exit code %r" % rc)
+    check("shutdown complete" in s.read_log(), "no shutdown log")
+
+
+def test_sigint_is_a_graceful_shutdown_too():
+    s = Server()
+    c = Client(s.port)
+    c.login("ctrlc")
+    rc = s.stop(signal.SIGINT)
+    c.expect("shutting down")
+    check(rc == 0, "exit code %r" % rc)
+
+
+def test_console_user_talks_through_stdin_and_stdout():
+    s = Server(args=["--console"], stdin=subprocess.PIPE)
+    try:
+        out = s.proc.stdout
+        s.proc.stdin.write(b"conny\npw\n")
+        s.proc.stdin.flush()
+        c = Client(s.port)
+        c.login("netty")
+        s.proc.stdin.write(b"say hello from the console\n")
+        s.proc.stdin.flush()
+        c.expect("Conny says: hello from the console")
+        c.line("say hi console")
+        deadline, seen = time.time() + 5, ""
+        while "Netty says: hi console" not in seen and time.time() < deadline:
+            r, _, _ = select.select([out], [], [], 0.2)
+            if r:
+                seen += os.read(out.fileno(), 65536).decode(errors="replace")
+        check("Netty says: hi console" in seen, "console did not get the say:\n" + seen)
+        check("\xff" not in seen, "telnet bytes on the console")
+        s.wait_log(r"connect #1 console")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_environment_picks_the_backend_when_config_says_auto():
+    cfg = os.path.join(WORKDIR, "auto.cfg")
+    with open(cfg, "w") as f:
+        f.write("port : 127.0.0.1:0\nio_reactor_backend : auto\n")
+    env = environment(IO_REACTOR_BACKEND=BACKEND)
+    p = subprocess.Popen(command("--config", cfg), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, env=env)
+    STARTED.append(p)
+    try:
+        line = read_line(p.stdout, 10 * SLOW)
+        check(line.endswith("backend " + BACKEND), line)
+    finally:
+        p.send_signal(STOP_SIGNAL)
+        check(p.wait(timeout=10) == 0, "exit code not 0")
+
+
+def test_trace_key_sends_reactor_trace_to_the_log():
+    s = Server("trace io_reactor : on\n")
+    try:
+        c = Client(s.port)
+        c.expect("By what name")
+        s.wait_log(r"io_reactor: add fd \d+")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_bad_config_is_an_error_naming_file_and_line():
+    cfg = os.path.join(WORKDIR, "bad.cfg")
+    with open(cfg, "w") as f:
+        f.write("port : 0\n# fine\nprot : 4000\n")
+    r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
+    check(r.returncode != 0, "server started with a bad config")
+    check(cfg + ":3: unknown key 'prot'" in r.stderr, r.stderr)
+    with open(cfg, "w") as f:
+        f.write("port : 0\nidle timeout : soon\n")
+    r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
+    check(r.returncode != 0 and cfg + ":2: bad value for 'idle timeout'" in r.stderr, r.stderr)
+    check(r.stdout == "", "a server that refused its config printed a startup line")
+    r = subprocess.run(command("--config", cfg + ".missing"), capture_output=True, text=True,
+                       timeout=10 * SLOW, env=environment())
+    check(r.returncode != 0 and "cannot open" in r.stderr, r.stderr)
+
+
+def test_telnet_in_tmux_chats_and_hides_the_password():
+    if not (TMUX and TELNET):
+        print("    (telnet or tmux missing: skipped)")
+        return
+    s = Server()
+    t = Tmux("%s 127.0.0.1 %d" % (TELNET, s.port))
+    try:
+        other = Client(s.port)
+        other.login("olga")
+        t.wait_for("By what name")
+        t.type_line("tess")
+        t.wait_for("Choose a password")
+        t.type_line("hush42secret")
+        t.wait_for("Hello, Tess")
+        t.type_line("say hi from telnet")
+        t.wait_for("You say: hi from telnet")
+        other.expect("Tess says: hi from telnet")
+        other.line("say hello tess")
+        t.wait_for("Olga says: hello tess")
+        t.type_line("client")
+        screen = t.wait_for("Window: 120x")
+        check("hush42secret" not in screen, "password was echoed:\n" + screen)
+        check("Terminal: " in screen, screen)
+    finally:
+        t.close()
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_tintin_in_tmux_negotiates_everything():
+    if not (TMUX and TINTIN):
+        print("    (tintin++ or tmux missing: skipped)")
+        return
+    s = Server()
+    t = Tmux(TINTIN + " -t ior-test")
+    try:
+        other = Client(s.port)
+        other.login("olga")
+        time.sleep(0.5)
+        t.type_line("#session mud 127.0.0.1 %d" % s.port)
+        t.wait_for("By what name")
+        t.type_line("tina")
+        t.wait_for("Choose a password")
+        t.type_line("tintinpass9")
+        t.wait_for("Hello, Tina")
+        t.type_line("client")
+        screen = t.wait_for("Compression: MCCP2" if offers_mccp(s) else "Compression: off")
+        check("Client: TINTIN++" in screen, screen)
+        check(re.search(r"Window: \d+x\d+", screen), screen)
+        check(re.search(r"MTTS: [1-9]", screen), screen)
+        check("Charset: UTF-8" in screen, screen)
+        check("tintinpass9" not in screen, "password was echoed")
+        t.type_line("say hello from tintin")
+        other.expect("Tina says: hello from tintin")
+        other.line("tell tina hi back")
+        t.wait_for("Olga tells you: hi back")
+    finally:
+        t.close()
+        check(s.stop() == 0, "exit code not 0")
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    r = subprocess.run(command("--list-backends"), capture_output=True, text=True, timeout=10 * SLOW,
+                       env=environment())
+    if BACKEND not in r.stdout.split():
+        print("backend %s not in this build (%s): skipped" % (BACKEND, r.stdout.split()))
+        return 77
+    failed = []
+    chosen = [t for t in TESTS if not ONLY or t.__name__ in ONLY]
+    for test in chosen:
+        start = time.time()
+        try:
+            test()
+            print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
+        except Exception:
+            failed.append(test.__name__)
+            print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()),
+                  flush=True)
+    print("%s: %d tests, %d failed %s" % (BACKEND, len(chosen), len(failed), failed))
+    if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

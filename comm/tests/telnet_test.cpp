@@ -1,0 +1,385 @@
+#include "telnet.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace comm::telnet;
+
+namespace {
+
+std::string bytes(std::initializer_list<int> list) {
+    std::string s;
+    for (int b : list) s += static_cast<char>(b);
+    return s;
+}
+
+struct Recorder : TelnetHandler {
+    std::string sent;
+    std::vector<std::string> changes;
+    int naws_w = -1, naws_h = -1;
+    std::vector<std::string> ttypes;
+    std::string charset;
+    std::vector<std::pair<std::string, std::string>> gmcp;
+    std::vector<bool> compress;
+    std::vector<int> commands;
+
+    void telnet_send(std::string_view b) override { sent.append(b); }
+    void telnet_option_changed(std::uint8_t o, bool local, bool on) override {
+        changes.push_back(std::string(local ? "us " : "him ") + std::to_string(o) + (on ? " on" : " off"));
+    }
+    void telnet_naws(int w, int h) override { naws_w = w, naws_h = h; }
+    void telnet_ttype(std::string_view n) override { ttypes.emplace_back(n); }
+    void telnet_charset(std::string_view n) override { charset = n; }
+    void telnet_gmcp(std::string_view p, std::string_view d) override { gmcp.emplace_back(p, d); }
+    void telnet_compress(bool on) override { compress.push_back(on); }
+    std::vector<std::pair<std::string, std::string>> telnet_mssp() override {
+        return {{"NAME", "Test"}, {"PLAYERS", "3"}};
+    }
+    void telnet_command(std::uint8_t c) override { commands.push_back(c); }
+    std::string take() { return std::exchange(sent, {}); }
+};
+
+struct TelnetTest : ::testing::Test {
+    Recorder rec;
+    Telnet tn{rec};
+    std::string data;
+
+    void feed(const std::string &s) { tn.feed(s, data); }
+    // Feeds one byte per call: every split point at once.
+    void feed_bytewise(const std::string &s) {
+        for (char c : s) tn.feed(std::string_view(&c, 1), data);
+    }
+};
+
+}  // namespace
+
+TEST_F(TelnetTest, plain_data_passes_through) {
+    feed("hello\r\n");
+    EXPECT_EQ(data, "hello\r\n");
+    EXPECT_EQ(rec.sent, "");
+}
+
+TEST_F(TelnetTest, iac_iac_in_data_is_one_0xff_byte) {
+    feed(bytes({'a', IAC, IAC, 'b'}));
+    EXPECT_EQ(data, bytes({'a', 0xff, 'b'}));
+}
+
+TEST_F(TelnetTest, iac_iac_split_across_reads_is_one_byte) {
+    feed(bytes({'a', IAC}));
+    feed(bytes({IAC, 'b'}));
+    EXPECT_EQ(data, bytes({'a', 0xff, 'b'}));
+}
+
+TEST_F(TelnetTest, start_offers_the_server_options) {
+    tn.start();
+    std::string s = rec.take();
+    EXPECT_NE(s.find(bytes({IAC, DO, OPT_TTYPE})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, DO, OPT_NAWS})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_EOR})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_CHARSET})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_GMCP})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_MSSP})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_MCCP2})), std::string::npos);
+}
+
+TEST_F(TelnetTest, mccp2_is_not_offered_when_policy_forbids) {
+    Recorder r;
+    Telnet t(r, Telnet::Policy{.mccp2 = false});
+    t.start();
+    EXPECT_EQ(r.sent.find(bytes({IAC, WILL, OPT_MCCP2})), std::string::npos);
+    std::string d;
+    t.feed(bytes({IAC, DO, OPT_MCCP2}), d);
+    EXPECT_EQ(r.sent.substr(r.sent.size() - 3), bytes({IAC, WONT, OPT_MCCP2}));
+    EXPECT_TRUE(r.compress.empty());
+}
+
+TEST_F(TelnetTest, unknown_option_is_refused_once) {
+    feed(bytes({IAC, WILL, 99}));
+    EXPECT_EQ(rec.take(), bytes({IAC, DONT, 99}));
+    feed(bytes({IAC, DO, 99}));
+    EXPECT_EQ(rec.take(), bytes({IAC, WONT, 99}));
+    EXPECT_FALSE(tn.remote_enabled(99));
+    EXPECT_FALSE(tn.local_enabled(99));
+}
+
+TEST_F(TelnetTest, acknowledgement_of_our_request_is_not_answered) {
+    tn.request_remote(OPT_NAWS, true);
+    EXPECT_EQ(rec.take(), bytes({IAC, DO, OPT_NAWS}));
+    feed(bytes({IAC, WILL, OPT_NAWS}));
+    EXPECT_EQ(rec.take(), "");  // no DO again: that is how loops start
+    EXPECT_TRUE(tn.remote_enabled(OPT_NAWS));
+}
+
+TEST_F(TelnetTest, repeated_will_for_enabled_option_is_ignored) {
+    feed(bytes({IAC, WILL, OPT_NAWS}));
+    EXPECT_EQ(rec.take(), bytes({IAC, DO, OPT_NAWS}));
+    for (int i = 0; i < 5; ++i) feed(bytes({IAC, WILL, OPT_NAWS}));
+    EXPECT_EQ(rec.take(), "");
+}
+
+TEST_F(TelnetTest, refusal_of_our_request_leaves_option_off_silently) {
+    tn.request_local(OPT_EOR, true);
+    rec.take();
+    feed(bytes({IAC, DONT, OPT_EOR}));
+    EXPECT_EQ(rec.take(), "");
+    EXPECT_FALSE(tn.local_enabled(OPT_EOR));
+}
+
+TEST_F(TelnetTest, disabling_an_enabled_option_is_acknowledged) {
+    feed(bytes({IAC, WILL, OPT_NAWS}));
+    rec.take();
+    feed(bytes({IAC, WONT, OPT_NAWS}));
+    EXPECT_EQ(rec.take(), bytes({IAC, DONT, OPT_NAWS}));
+    EXPECT_FALSE(tn.remote_enabled(OPT_NAWS));
+}
+
+TEST_F(TelnetTest, q_method_queues_a_change_of_mind_instead_of_looping) {
+    // We ask ECHO on, change our mind before the answer: nothing more goes
+    // out until the answer, then exactly one WONT.
+    tn.request_local(OPT_ECHO, true);
+    tn.request_local(OPT_ECHO, false);
+    EXPECT_EQ(rec.take(), bytes({IAC, WILL, OPT_ECHO}));
+    feed(bytes({IAC, DO, OPT_ECHO}));
+    EXPECT_EQ(rec.take(), bytes({IAC, WONT, OPT_ECHO}));
+    feed(bytes({IAC, DONT, OPT_ECHO}));
+    EXPECT_EQ(rec.take(), "");
+    EXPECT_FALSE(tn.local_enabled(OPT_ECHO));
+}
+
+TEST_F(TelnetTest, q_method_wantno_opposite_reenables_after_ack) {
+    feed(bytes({IAC, DO, OPT_ECHO}));
+    rec.take();
+    tn.request_local(OPT_ECHO, false);  // WONT sent, WANTNO
+    tn.request_local(OPT_ECHO, true);   // queued
+    EXPECT_EQ(rec.take(), bytes({IAC, WONT, OPT_ECHO}));
+    feed(bytes({IAC, DONT, OPT_ECHO}));
+    EXPECT_EQ(rec.take(), bytes({IAC, WILL, OPT_ECHO}));
+    feed(bytes({IAC, DO, OPT_ECHO}));
+    EXPECT_EQ(rec.take(), "");
+    EXPECT_TRUE(tn.local_enabled(OPT_ECHO));
+}
+
+TEST_F(TelnetTest, two_peers_cannot_negotiation_loop) {
+    // Two Telnet machines wired back to back, both asking for everything:
+    // the exchange must end quickly.
+    struct Wire : TelnetHandler {
+        std::string out;
+        void telnet_send(std::string_view b) override { out.append(b); }
+    } a_wire, b_wire;
+    Telnet a(a_wire), b(b_wire);
+    a.start();
+    b.start();
+    a.request_remote(OPT_ECHO, true);
+    b.request_local(OPT_ECHO, true);
+    std::string sink;
+    int rounds = 0;
+    while ((!a_wire.out.empty() || !b_wire.out.empty()) && rounds < 50) {
+        std::string to_b = std::exchange(a_wire.out, {});
+        std::string to_a = std::exchange(b_wire.out, {});
+        b.feed(to_b, sink);
+        a.feed(to_a, sink);
+        ++rounds;
+    }
+    EXPECT_LT(rounds, 10);
+}
+
+TEST_F(TelnetTest, hide_input_sends_will_echo_and_show_sends_wont) {
+    tn.hide_input(true);
+    EXPECT_EQ(rec.take(), bytes({IAC, WILL, OPT_ECHO}));
+    feed(bytes({IAC, DO, OPT_ECHO}));
+    EXPECT_TRUE(tn.local_enabled(OPT_ECHO));
+    tn.hide_input(false);
+    EXPECT_EQ(rec.take(), bytes({IAC, WONT, OPT_ECHO}));
+    feed(bytes({IAC, DONT, OPT_ECHO}));
+    EXPECT_FALSE(tn.local_enabled(OPT_ECHO));
+}
+
+TEST_F(TelnetTest, sga_is_accepted_and_suppresses_go_ahead) {
+    EXPECT_EQ(tn.prompt_end(), bytes({IAC, GA}));
+    feed(bytes({IAC, DO, OPT_SGA}));
+    EXPECT_EQ(rec.take(), bytes({IAC, WILL, OPT_SGA}));
+    EXPECT_EQ(tn.prompt_end(), "");
+}
+
+TEST_F(TelnetTest, eor_ends_prompts_once_agreed) {
+    tn.request_local(OPT_EOR, true);
+    feed(bytes({IAC, DO, OPT_EOR}));
+    EXPECT_EQ(tn.prompt_end(), bytes({IAC, EOR_CMD}));
+}
+
+TEST_F(TelnetTest, naws_reports_window_size) {
+    feed(bytes({IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, 132, 0, 50, IAC, SE}));
+    EXPECT_EQ(rec.naws_w, 132);
+    EXPECT_EQ(rec.naws_h, 50);
+    EXPECT_EQ(tn.client().width, 132);
+    EXPECT_EQ(tn.client().height, 50);
+}
+
+TEST_F(TelnetTest, naws_with_escaped_255_width) {
+    feed(bytes({IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, IAC, IAC, 1, 0, IAC, SE}));
+    EXPECT_EQ(rec.naws_w, 255);
+    EXPECT_EQ(rec.naws_h, 256);
+}
+
+TEST_F(TelnetTest, naws_split_byte_by_byte) {
+    feed_bytewise(bytes({'x', IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, 80, 0, 24, IAC, SE, 'y'}));
+    EXPECT_EQ(rec.naws_w, 80);
+    EXPECT_EQ(rec.naws_h, 24);
+    EXPECT_EQ(data, "xy");
+}
+
+TEST_F(TelnetTest, naws_ignored_unless_enabled) {
+    feed(bytes({IAC, SB, OPT_NAWS, 0, 80, 0, 24, IAC, SE}));
+    EXPECT_EQ(rec.naws_w, -1);
+}
+
+TEST_F(TelnetTest, naws_wrong_length_is_ignored) {
+    feed(bytes({IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, 80, 0, IAC, SE}));
+    EXPECT_EQ(rec.naws_w, -1);
+}
+
+TEST_F(TelnetTest, ttype_cycles_through_mtts) {
+    tn.start();
+    rec.take();
+    feed(bytes({IAC, WILL, OPT_TTYPE}));
+    std::string send_req = bytes({IAC, SB, OPT_TTYPE, TTYPE_SEND, IAC, SE});
+    EXPECT_EQ(rec.take(), send_req);
+    feed(bytes({IAC, SB, OPT_TTYPE, TTYPE_IS}) + "TINTIN++" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), send_req);
+    feed(bytes({IAC, SB, OPT_TTYPE, TTYPE_IS}) + "XTERM-256COLOR" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), send_req);
+    feed(bytes({IAC, SB, OPT_TTYPE, TTYPE_IS}) + "MTTS 137" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), "");  // done: no fourth request
+    EXPECT_EQ(tn.client().client_name, "TINTIN++");
+    EXPECT_EQ(tn.client().terminal_type, "XTERM-256COLOR");
+    EXPECT_EQ(tn.client().mtts, 137u);
+    EXPECT_EQ(rec.ttypes.size(), 3u);
+}
+
+TEST_F(TelnetTest, ttype_stops_when_client_repeats_itself) {
+    feed(bytes({IAC, WILL, OPT_TTYPE}));
+    rec.take();
+    feed(bytes({IAC, SB, OPT_TTYPE, TTYPE_IS}) + "XTERM" + bytes({IAC, SE}));
+    rec.take();
+    feed(bytes({IAC, SB, OPT_TTYPE, TTYPE_IS}) + "XTERM" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), "");
+    EXPECT_EQ(tn.client().client_name, "XTERM");
+    EXPECT_EQ(tn.client().terminal_type, "");
+    EXPECT_EQ(tn.client().mtts, 0u);
+}
+
+TEST_F(TelnetTest, charset_request_is_sent_when_agreed_and_acceptance_recorded) {
+    tn.request_local(OPT_CHARSET, true);
+    rec.take();
+    feed(bytes({IAC, DO, OPT_CHARSET}));
+    EXPECT_EQ(rec.take(), bytes({IAC, SB, OPT_CHARSET, CHARSET_REQUEST, ';', 'U', 'T', 'F', '-', '8', IAC, SE}));
+    feed(bytes({IAC, SB, OPT_CHARSET, CHARSET_ACCEPTED, 'U', 'T', 'F', '-', '8', IAC, SE}));
+    EXPECT_EQ(rec.charset, "UTF-8");
+    EXPECT_EQ(tn.client().charset, "UTF-8");
+}
+
+TEST_F(TelnetTest, charset_request_from_client_picks_utf8) {
+    feed(bytes({IAC, WILL, OPT_CHARSET}));
+    rec.take();
+    feed(bytes({IAC, SB, OPT_CHARSET, CHARSET_REQUEST}) + " ISO-8859-1 utf-8" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), bytes({IAC, SB, OPT_CHARSET, CHARSET_ACCEPTED}) + "utf-8" + bytes({IAC, SE}));
+    EXPECT_EQ(tn.client().charset, "UTF-8");
+}
+
+TEST_F(TelnetTest, charset_request_without_utf8_is_rejected) {
+    feed(bytes({IAC, WILL, OPT_CHARSET}));
+    rec.take();
+    feed(bytes({IAC, SB, OPT_CHARSET, CHARSET_REQUEST}) + ";KOI8-R" + bytes({IAC, SE}));
+    EXPECT_EQ(rec.take(), bytes({IAC, SB, OPT_CHARSET, CHARSET_REJECTED, IAC, SE}));
+    EXPECT_EQ(tn.client().charset, "");
+}
+
+TEST_F(TelnetTest, mccp2_do_sends_start_marker_then_starts_compression) {
+    tn.start();
+    rec.take();
+    feed(bytes({IAC, DO, OPT_MCCP2}));
+    EXPECT_EQ(rec.take(), bytes({IAC, SB, OPT_MCCP2, IAC, SE}));
+    ASSERT_EQ(rec.compress.size(), 1u);
+    EXPECT_TRUE(rec.compress[0]);
+}
+
+TEST_F(TelnetTest, mccp2_dont_stops_compression) {
+    feed(bytes({IAC, DO, OPT_MCCP2}));
+    feed(bytes({IAC, DONT, OPT_MCCP2}));
+    EXPECT_EQ(rec.compress, (std::vector<bool>{true, false}));
+}
+
+TEST_F(TelnetTest, gmcp_message_from_client_is_split_into_package_and_data) {
+    feed(bytes({IAC, DO, OPT_GMCP}));
+    feed(bytes({IAC, SB, OPT_GMCP}) + "Core.Hello {\"client\":\"x\"}" + bytes({IAC, SE}));
+    ASSERT_EQ(rec.gmcp.size(), 1u);
+    EXPECT_EQ(rec.gmcp[0].first, "Core.Hello");
+    EXPECT_EQ(rec.gmcp[0].second, "{\"client\":\"x\"}");
+}
+
+TEST_F(TelnetTest, gmcp_output_only_when_enabled) {
+    EXPECT_EQ(tn.gmcp("Char.Name", "{}"), "");
+    feed(bytes({IAC, DO, OPT_GMCP}));
+    EXPECT_EQ(tn.gmcp("Char.Name", "{}"), bytes({IAC, SB, OPT_GMCP}) + "Char.Name {}" + bytes({IAC, SE}));
+}
+
+TEST_F(TelnetTest, mssp_variables_sent_when_client_enables_mssp) {
+    feed(bytes({IAC, DO, OPT_MSSP}));
+    std::string expect = bytes({IAC, WILL, OPT_MSSP, IAC, SB, OPT_MSSP, MSSP_VAR}) + "NAME" +
+                         bytes({MSSP_VAL}) + "Test" + bytes({MSSP_VAR}) + "PLAYERS" +
+                         bytes({MSSP_VAL}) + "3" + bytes({IAC, SE});
+    EXPECT_EQ(rec.take(), expect);
+}
+
+TEST_F(TelnetTest, subnegotiation_split_at_every_byte) {
+    std::string seq = bytes({IAC, DO, OPT_GMCP, IAC, SB, OPT_GMCP}) + "A.B 1" + bytes({IAC, IAC, IAC, SE});
+    feed_bytewise(seq);
+    ASSERT_EQ(rec.gmcp.size(), 1u);
+    EXPECT_EQ(rec.gmcp[0].second, std::string("1") + bytes({0xff}));
+}
+
+TEST_F(TelnetTest, oversized_subnegotiation_is_dropped_and_parser_recovers) {
+    Telnet small(rec, Telnet::Policy{.mccp2 = true, .max_subnegotiation = 16});
+    std::string d;
+    small.feed(bytes({IAC, DO, OPT_GMCP, IAC, SB, OPT_GMCP}) + std::string(1000, 'x') + bytes({IAC, SE}) + "ok", d);
+    EXPECT_TRUE(rec.gmcp.empty());
+    EXPECT_EQ(d, "ok");
+}
+
+TEST_F(TelnetTest, unterminated_subnegotiation_resyncs_on_next_command) {
+    feed(bytes({IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, 80, IAC, WONT, OPT_NAWS}) + "data");
+    EXPECT_EQ(rec.naws_w, -1);
+    EXPECT_FALSE(tn.remote_enabled(OPT_NAWS));
+    EXPECT_EQ(data, "data");
+}
+
+TEST_F(TelnetTest, garbage_commands_do_not_disturb_data) {
+    feed(bytes({'a', IAC, NOP, 'b', IAC, 17, 'c', IAC, GA, 'd', IAC, SE, 'e'}));
+    EXPECT_EQ(data, "abcde");
+}
+
+TEST_F(TelnetTest, random_garbage_never_crashes_and_replies_are_bounded) {
+    std::uint32_t x = 12345;
+    std::string junk;
+    for (int i = 0; i < 200000; ++i) {
+        x = x * 1103515245u + 12345u;
+        std::uint8_t b = static_cast<std::uint8_t>(x >> 16);
+        if ((x >> 8) % 4 == 0) b = IAC;
+        junk += static_cast<char>(b);
+    }
+    feed(junk);
+    // Each received verb gets at most one 3-byte reply.
+    EXPECT_LE(rec.sent.size(), junk.size() * 3);
+    EXPECT_LE(data.size(), junk.size());
+}
+
+TEST_F(TelnetTest, are_you_there_is_answered) {
+    feed(bytes({IAC, AYT}));
+    EXPECT_NE(rec.take().find("[Yes]"), std::string::npos);
+}
+
+TEST(TelnetEncode, doubles_iac_and_turns_newline_into_crlf) {
+    EXPECT_EQ(Telnet::encode(std::string("a\nb") + bytes({0xff})), std::string("a\r\nb") + bytes({0xff, 0xff}));
+}
