@@ -44,7 +44,8 @@
  *  7. Waiting. io_reactor_wait rounds sub-millisecond timeouts up (it never
  *     spins), returns 0 on timeout, and returns early (possibly with 0
  *     events) after io_reactor_wakeup, which is safe from any thread, or
- *     after a signal interrupted it.
+ *     after a signal (or, rarely, kernel work such as another reactor's
+ *     io_uring teardown) interrupted it: callers wait in a loop.
  *  8. Bad calls. A NULL reactor, an unknown or already-removed handle, or a
  *     bad argument gets -1 and an error code (io_reactor_last_error), never a
  *     crash. Apart from io_reactor_wakeup a reactor is used from one thread.

@@ -229,10 +229,13 @@ TEST_P(Conformance, wait_never_returns_more_than_max_events_and_loses_nothing) {
     EXPECT_EQ(loop.count(EVENT_ACCEPT, &listener_ctx), 4u);
 }
 
-TEST_P(Conformance, destroying_other_reactors_does_not_cut_this_ones_wait_short) {
+TEST_P(Conformance, destroying_other_reactors_does_not_make_this_ones_wait_spin) {
     // One reactor of every built backend lives and dies on this thread
-    // first (a program may switch backends); none of that may interrupt
-    // this reactor's wait.
+    // first (a program may switch backends). Tearing down an io_uring ring
+    // queues kernel task work that interrupts the thread's next blocking
+    // epoll_wait once (EINTR, no signal): an early return the contract
+    // allows (contract 7). What must not happen is a spin: waiting out
+    // 200 ms takes at most a couple of calls.
     settle(reactor);
     io_event_t events[8];
     for (const char *const *name = io_reactor_backends(); *name; ++name) {
@@ -244,11 +247,15 @@ TEST_P(Conformance, destroying_other_reactors_does_not_cut_this_ones_wait_short)
         EXPECT_EQ(io_reactor_wait(other, events, 8, &zero), 0);
         io_reactor_destroy(other);
     }
-    timeval tv = timeout_us(200000);
     auto start = Clock::now();
-    EXPECT_EQ(io_reactor_wait(reactor, events, 8, &tv), 0);
-    long long us = elapsed_us(start);
-    EXPECT_GE(us, 200000) << "nobody signalled or woke this reactor";
+    int calls = 0;
+    while (elapsed_us(start) < 200000) {
+        long left = 200000 - static_cast<long>(elapsed_us(start));
+        timeval tv = timeout_us(left > 0 ? left : 0);
+        EXPECT_EQ(io_reactor_wait(reactor, events, 8, &tv), 0);
+        ++calls;
+    }
+    EXPECT_LE(calls, 3) << "nobody signalled or woke this reactor";
 }
 
 }  // namespace
