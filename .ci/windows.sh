@@ -22,8 +22,8 @@ cmake --build "$dir" -j "$(nproc)"
 # Boot the prefix once, outside any test's timeout, and keep its wineserver
 # up for the whole run: one server start instead of one per test process
 # (about 5 s each), and no test starts while a server is shutting down.
-wine cmd /c exit >/dev/null 2>&1 || true
 wineserver -p 2>/dev/null || true  # already up: fine
+wine cmd /c exit >/dev/null 2>&1 || true
 [ "${own_prefix:-yes}" = yes ] && trap 'wineserver -k 2>/dev/null || true' EXIT
 # One test at a time: wine's server is shared, and timing-sensitive tests
 # (timeouts, wakeups) need the CPU they ask for.
