@@ -33,13 +33,14 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
 namespace ior {
 namespace {
 
 enum class Op : std::uint64_t {
-    none = 0,
+    none = 0,     // a NOP standing in for a removed handle's queued op
     recv = 1,     // recv into a provided buffer (multishot or single)
     accept = 2,   // accept (multishot or single)
     send = 3,     // send of h.out's front chunk
@@ -104,6 +105,7 @@ private:
     static void drop_pin_at_exit(Handle *h);
 
     // --- submission ---
+    int enable_ring();
     int submit();
     io_uring_sqe *get_sqe();
     void begin(io_uring_sqe *sqe, Handle *h, Op op);
@@ -113,6 +115,7 @@ private:
     int arm_poll_out(Handle &h);
     void arm_wake();
     void cancel(std::uint64_t user_data);
+    void neutralize_queued(Handle &h);
     void defer(Handle &h, std::uint32_t what);
     void run_deferred(Sink &sink);
     void rearm_read_if_wanted(Handle &h);
@@ -148,6 +151,7 @@ private:
     int wake_fd_ = -1;
     std::size_t ops_in_flight_ = 0;
     std::vector<Handle *> deferred_;  // each holds one pin
+    std::vector<std::uint64_t> late_cancels_;
 };
 
 // ---------------------------------------------------------------- setup ----
@@ -275,6 +279,7 @@ void UringBackend::shutdown() {
     if (!ring_ready_) return;
     for (Handle *h : deferred_) drop_pin_at_exit(h);
     deferred_.clear();
+    enable_ring();  // so get_sqe may flush a full SQ
     if (io_uring_sqe *sqe = get_sqe()) {
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
         io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));
@@ -314,30 +319,34 @@ void UringBackend::drain_at_exit(std::uint64_t user_data, int res, unsigned flag
     }
     // An accepted socket nobody will ever see.
     if (op == Op::accept && res >= 0) ::close(res);
-    if (op == Op::none || (flags & IORING_CQE_F_MORE)) return;
+    if (flags & IORING_CQE_F_MORE) return;
     if (ops_in_flight_ > 0) --ops_in_flight_;
     if (h) drop_pin_at_exit(h);
 }
 
 // ----------------------------------------------------------- submission ----
 
-// Every path into the kernel comes here or through poll(): the first one
-// enables a ring created disabled, which makes this thread its issuer.
+// A ring created disabled (SINGLE_ISSUER) gets its issuer here: the thread
+// that first polls, or destroys. Until then nothing enters the kernel, so a
+// reactor may be created and filled on one thread and run on another.
+int UringBackend::enable_ring() {
+    if (ring_enabled_) return 0;
+    // Raw syscall: liburing 2.3 declares io_uring_enable_rings but its
+    // shared library does not export it.
+    if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
+        return errno;
+    ring_enabled_ = true;
+    return 0;
+}
+
 int UringBackend::submit() {
-    if (!ring_enabled_) {
-        // Raw syscall: liburing 2.3 declares io_uring_enable_rings but its
-        // shared library does not export it.
-        if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS,
-                    nullptr, 0) < 0)
-            return -errno;
-        ring_enabled_ = true;
-    }
+    if (int err = enable_ring()) return -err;
     return io_uring_submit(&ring_);
 }
 
 io_uring_sqe *UringBackend::get_sqe() {
     io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
-    if (sqe) return sqe;
+    if (sqe || !ring_enabled_) return sqe;  // before the first poll: callers defer
     // SQ full between polls: flush it early rather than fail.
     submit();
     return io_uring_get_sqe(&ring_);
@@ -433,7 +442,10 @@ void UringBackend::arm_wake() {
 
 void UringBackend::cancel(std::uint64_t user_data) {
     io_uring_sqe *sqe = get_sqe();
-    if (!sqe) return;
+    if (!sqe) {
+        late_cancels_.push_back(user_data);  // SQ full before the first poll
+        return;
+    }
     io_uring_prep_cancel64(sqe, user_data, 0);
     io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));
     ++ops_in_flight_;
@@ -491,7 +503,22 @@ int UringBackend::arm_write(Handle &h) {
     return arm_send(h);
 }
 
+// Ops of h still waiting in the SQ (sqe_head..sqe_tail: queued, not yet
+// handed to the kernel) become NOPs: a recv submitted after remove would
+// take bytes that now belong to the caller. Their completion only unpins.
+void UringBackend::neutralize_queued(Handle &h) {
+    io_uring_sq &sq = ring_.sq;
+    const std::uint64_t base = reinterpret_cast<std::uint64_t>(&h);
+    for (unsigned i = sq.sqe_head; i != sq.sqe_tail; ++i) {
+        io_uring_sqe *sqe = &sq.sqes[i & sq.ring_mask];
+        if ((sqe->user_data & ~kOpMask) != base) continue;
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, tag(&h, Op::none));
+    }
+}
+
 void UringBackend::detach(Handle &h) {
+    neutralize_queued(h);
     // Cancel by user_data, not by fd: the caller may close the fd (and the
     // number may be reused) before these SQEs are submitted.
     if (h.backend_index & kReadActive) cancel(tag(&h, read_op(h)));
@@ -502,11 +529,14 @@ void UringBackend::detach(Handle &h) {
     // Submitted now, not with the next poll: until then a multishot accept
     // or recv would keep taking connections and bytes that, after remove,
     // belong to the caller (who may accept on the listener itself, or add
-    // the fd again).
-    if (h.backend_index & (kReadActive | kWriteActive)) submit();
+    // the fd again). Before the first poll nothing is in the kernel yet: the
+    // cancels follow the ops in the SQ.
+    if (ring_enabled_ && (h.backend_index & (kReadActive | kWriteActive))) submit();
 }
 
 int UringBackend::poll(Sink &sink, int timeout_ms) {
+    if (int err = enable_ring()) return err;
+    for (std::uint64_t user_data : std::exchange(late_cancels_, {})) cancel(user_data);
     recycle_buffers();
     run_deferred(sink);
 
@@ -518,9 +548,6 @@ int UringBackend::poll(Sink &sink, int timeout_ms) {
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = (timeout_ms % 1000) * 1000000LL;
         tsp = &ts;
-    }
-    if (!ring_enabled_) {
-        if (int r = submit(); r < 0) return -r;
     }
     io_uring_cqe *cqe = nullptr;
     int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
@@ -572,7 +599,11 @@ void UringBackend::complete(Sink &sink, std::uint64_t user_data, int res, unsign
     case Op::poll_out: on_poll_out(sink, *h, res, flags); break;
     case Op::wake: on_wake(res); break;
     case Op::cancel: --ops_in_flight_; break;
-    case Op::none: break;
+    case Op::none:
+        if (!h) break;
+        --ops_in_flight_;
+        unpin(sink, *h);
+        break;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -344,6 +346,135 @@ TEST(UringPause, pause_resume_cycles_keep_bytes_in_order) {
     io_reactor_destroy(r);
     close(server);
     close(client);
+}
+
+}  // namespace
+
+namespace {
+
+// The ring is created disabled and gets its single issuer at the first wait:
+// a reactor created and filled on one thread (more handles than the SQ holds,
+// and one removed again) runs on another.
+TEST(UringThreads, reactor_filled_on_one_thread_runs_on_another) {
+    REQUIRE_URING();
+    constexpr std::size_t kConnections = 600;  // more than the 256-entry SQ
+    io_reactor_t *r = make_reactor("io_uring");
+    ASSERT_NE(r, nullptr);
+    std::vector<int> servers, clients;
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        auto [s, c] = tcp_pair();
+        ASSERT_GE(s, 0);
+        servers.push_back(s);
+        clients.push_back(c);
+        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
+    }
+    ASSERT_EQ(io_reactor_remove(r, servers[0]), 0);
+    for (std::size_t i = 0; i < kConnections; ++i)
+        ASSERT_EQ(send(clients[i], "hi", 2, 0), 2);
+
+    std::vector<Collected> got(kConnections);
+    bool wait_failed = false;
+    std::thread loop([&] {
+        std::vector<io_event_t> events(64);
+        auto deadline = Clock::now() + std::chrono::seconds(10);
+        std::size_t complete = 0;
+        while (complete < kConnections - 1 && Clock::now() < deadline) {
+            timeval tv{0, 20000};
+            int n = io_reactor_wait(r, events.data(), 64, &tv);
+            if (n < 0) {
+                wait_failed = true;
+                break;
+            }
+            for (int i = 0; i < n; ++i) {
+                const io_event_t &e = events[static_cast<std::size_t>(i)];
+                if (e.event_type != EVENT_READ) continue;
+                auto idx = static_cast<std::size_t>(reinterpret_cast<std::intptr_t>(e.context));
+                got[idx].bytes.append(static_cast<const char *>(e.buffer),
+                                      static_cast<std::size_t>(e.bytes_transferred));
+                if (got[idx].bytes.size() == 2) ++complete;
+            }
+        }
+        io_reactor_destroy(r);
+    });
+    loop.join();
+    EXPECT_FALSE(wait_failed) << io_reactor_strerror(io_reactor_last_error(nullptr));
+    EXPECT_EQ(got[0].bytes, "") << "removed before the first wait";
+    for (std::size_t i = 1; i < kConnections; ++i) ASSERT_EQ(got[i].bytes, "hi") << "connection " << i;
+    // The removed handle's recv was cancelled: its bytes are still in the socket.
+    char buf[4];
+    EXPECT_EQ(recv(servers[0], buf, sizeof buf, MSG_DONTWAIT), 2);
+    for (int fd : servers) close(fd);
+    for (int fd : clients) close(fd);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- listener out of descriptors ------------------------------------------
+
+enum EmfileResult { kEmfileOk = 0, kNoErrorEvent = 20, kWrongError, kNoAcceptAfter, kSetupFailed };
+
+// The kernel's multishot accept fails with EMFILE; like epoll, the listener
+// reports EVENT_ERROR (EMFILE) and keeps listening: once descriptors are
+// free the pending connection is accepted.
+int emfile_child(const char *backend) {
+    rlimit lim{256, 256};
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return kSetupFailed;
+    io_reactor_t *r = make_reactor(backend);
+    sockaddr_in addr{};
+    int listener = loopback_listener(addr);
+    int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int listener_ctx = 0;
+    if (!r || listener < 0 || client < 0 || io_reactor_add_listener(r, listener, &listener_ctx) != 0)
+        return kSetupFailed;
+    io_event_t events[8];
+    timeval tv{0, 10000};
+    io_reactor_wait(r, events, 8, &tv);  // the accept is in the kernel now
+    std::vector<int> filler;
+    for (int fd; (fd = dup(client)) >= 0;) filler.push_back(fd);
+    if (connect(client, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return kSetupFailed;
+
+    auto wait_for = [&](int type, int &error) {
+        auto deadline = Clock::now() + std::chrono::seconds(3);
+        while (Clock::now() < deadline) {
+            timeval t{0, 20000};
+            int n = io_reactor_wait(r, events, 8, &t);
+            for (int i = 0; i < n; ++i) {
+                if (events[i].event_type != type || events[i].context != &listener_ctx) continue;
+                error = type == EVENT_ACCEPT ? int(events[i].accepted_fd) : events[i].error;
+                return true;
+            }
+        }
+        return false;
+    };
+    int error = 0;
+    if (!wait_for(EVENT_ERROR, error)) return kNoErrorEvent;
+    if (error != EMFILE) return kWrongError;
+    for (int i = 0; i < 8; ++i) {
+        close(filler.back());
+        filler.pop_back();
+    }
+    int accepted = -1;
+    if (!wait_for(EVENT_ACCEPT, accepted) || accepted < 0) return kNoAcceptAfter;
+    io_reactor_destroy(r);
+    return kEmfileOk;
+}
+
+void expect_emfile_is_reported_and_survived(const char *backend) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(emfile_child(backend));
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << backend << ": child died, status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), kEmfileOk) << backend;
+}
+
+TEST(UringListener, out_of_descriptors_is_an_error_event_and_the_listener_keeps_accepting) {
+    REQUIRE_URING();
+    expect_emfile_is_reported_and_survived("io_uring");
+    expect_emfile_is_reported_and_survived("epoll");  // the same as the reference backend
 }
 
 }  // namespace
