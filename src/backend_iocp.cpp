@@ -244,7 +244,7 @@ private:
     // Streams reported readable, each pinned once: their zero-byte read is
     // posted again at the start of the next poll, after the core has read
     // (a read it deferred for lack of room happens before that poll).
-    std::vector<Handle *> rearm_;
+    std::vector<Handle *> rearm_, rearm_batch_;
     Sink *sink_ = nullptr;  // the core; the destructor releases through it
     // A socket stays tied to its port until closed; these were ours before
     // and may be added again.
@@ -531,12 +531,12 @@ bool IocpBackend::read_done(Sink &sink, Handle &h, int error) {
 }
 
 void IocpBackend::rearm_reads(Sink &sink) {
-    std::vector<Handle *> batch;
-    batch.swap(rearm_);
-    for (Handle *h : batch) {
+    rearm_batch_.swap(rearm_);  // both keep their capacity across polls
+    for (Handle *h : rearm_batch_) {
         if (!unpin(sink, *h) || !h->reading() || read_posted(*h)) continue;
         if (int failure = post_read(*h)) sink.failed(*h, failure);
     }
+    rearm_batch_.clear();
 }
 
 bool IocpBackend::write_done(Sink &sink, Handle &h, int error, DWORD bytes) {
