@@ -155,7 +155,7 @@ def plot(out, d):
             b = median(r[p].get("tp16384_msgs", [])) or 0
             f.write('"%s" %.1f %.1f\n' % (p, a / 1000.0, b / 1000.0))
     script = """
-set terminal pngcairo size 900,520 font "sans,10"
+set terminal pngcairo size 900,520 font "sans,10" noenhanced
 set output '{out}/bench_idle.png'
 set title 'Idle scale: round-trip p50 of one active client (64 B) beside N idle connections'
 set logscale xy

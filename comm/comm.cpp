@@ -192,6 +192,7 @@ bool Comm::start(std::string &error) {
                 "): " + io_reactor_strerror(io_reactor_last_error(nullptr));
         return false;
     }
+    g_shutdown_requested = 0;  // a signal before this run belongs to no server
     g_signal_reactor.store(reactor_);
     net::on_shutdown_signal(shutdown_from_signal);
     return open_listeners(error);

@@ -101,6 +101,8 @@ private:
     Clock::time_point netdead_since_{};
 };
 
+// One Comm runs per process at a time (SIGINT/SIGTERM are process-wide),
+// and like its reactor it is used from one thread: the one calling run().
 class Comm {
 public:
     using Logger = std::function<void(const std::string &)>;

@@ -25,13 +25,16 @@
  *     next io_reactor_wait or io_reactor_destroy. Orderly EOF is delivered
  *     once as EVENT_CLOSE; a reset or other failure once as EVENT_ERROR with
  *     `error` set. Either ends reading; the caller then removes the handle.
- *  4. Writes. io_reactor_post_write copies the bytes and queues them whole:
- *     nothing is truncated or reordered, and the queue is retried until it is
- *     sent or the handle fails (then EVENT_ERROR). io_reactor_queued_bytes
+ *  4. Writes. io_reactor_post_write takes the bytes at once (the caller's
+ *     buffer is free when it returns): what the kernel does not accept right
+ *     away is copied and queued whole. Nothing is truncated or reordered, and
+ *     the queue is retried until it is sent or the handle fails (then
+ *     EVENT_ERROR, from the next wait). io_reactor_queued_bytes
  *     tells how much is still queued, so a caller can apply backpressure.
- *     With EVENT_WRITE in the interest set, EVENT_WRITE reports that the
- *     queue is empty: once when it drains, and once when EVENT_WRITE is
- *     turned on while it is already empty.
+ *     With EVENT_WRITE in the interest set, EVENT_WRITE reports that all
+ *     posted output is in the kernel's hands: once after each post_write
+ *     whose bytes (and all before them) went out, once when a backlog drains,
+ *     and once when EVENT_WRITE is turned on while nothing is queued.
  *  5. Flow control. io_reactor_modify without EVENT_READ pauses reading (the
  *     kernel's buffers fill and TCP pushes back on the peer); with EVENT_READ
  *     it resumes. No EVENT_READ is delivered while paused.

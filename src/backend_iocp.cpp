@@ -362,17 +362,11 @@ int IocpBackend::associate(socket_fd_t fd) {
 int IocpBackend::attach(Handle &h) {
     h.backend_index = 0;
     h.backend_data = nullptr;
-    switch (h.kind) {
-    case HandleKind::console:
-        return attach_console(h);
-    case HandleKind::listener:
-        if (int error = associate(h.fd)) return error;
-        return attach_listener(h);
-    case HandleKind::stream:
-        if (int error = associate(h.fd)) return error;
-        return h.reading() ? post_read(h) : 0;
-    }
-    return EINVAL;
+    if (h.kind == HandleKind::console) return attach_console(h);
+    if (int error = associate(h.fd)) return error;
+    int error = h.kind == HandleKind::listener ? attach_listener(h) : h.reading() ? post_read(h) : 0;
+    if (error) detached_.insert(h.fd);  // tied to the port now: a retry must be let in
+    return error;
 }
 
 int IocpBackend::attach_listener(Handle &h) {
@@ -414,6 +408,9 @@ int IocpBackend::update_reading(Handle &h) {
         kick_console();
         return 0;
     case HandleKind::listener:
+        // Paused: posted accepts are taken back. Connections wait in the
+        // listen backlog; one an accept already took is still delivered.
+        if (!h.reading() && accepts_posted(h) > 0) CancelIoEx(reinterpret_cast<HANDLE>(h.fd), nullptr);
         return top_up_accepts(h);
     case HandleKind::stream:
         // Pausing leaves a posted zero-byte read alone: it consumes nothing,
@@ -438,22 +435,6 @@ int IocpBackend::post_read(Handle &h) {
     return posted(op, error);
 }
 
-// One overlapped send takes at most a socket buffer's worth. Windows would
-// take more, but wine completes a send larger than the buffer only as a
-// slow reader frees room, in small steps and far more slowly than a
-// sequence of buffer-sized sends (1 MiB to a 4 KiB reader: minutes versus
-// seconds). The core sends the rest as each completion comes in.
-std::size_t send_size_limit(socket_fd_t fd) {
-    constexpr std::size_t kUnbuffered = 64 * 1024;  // SO_SNDBUF 0: no socket buffer
-    constexpr std::size_t kMin = 4096;
-    int size = 0;
-    int len = sizeof size;
-    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, reinterpret_cast<char *>(&size), &len) == SOCKET_ERROR ||
-        size <= 0)
-        return kUnbuffered;
-    return std::max(static_cast<std::size_t>(size), kMin);
-}
-
 int IocpBackend::arm_write(Handle &h) {
     if (h.write_armed || h.out.empty()) return 0;
     Op *op = acquire(send_pool_, send_ops_, true);
@@ -461,7 +442,7 @@ int IocpBackend::arm_write(Handle &h) {
     start(op, h, OpKind::write);
     h.write_armed = true;
     // The bytes stay put in h.out's front chunk until sent() pops them.
-    std::size_t size = std::min(h.out.front_size(), send_size_limit(h.fd));
+    std::size_t size = std::min<std::size_t>(h.out.front_size(), ULONG_MAX);
     WSABUF buf{static_cast<ULONG>(size), const_cast<char *>(h.out.front_data())};
     int error = 0;
     if (WSASend(h.fd, &buf, 1, nullptr, 0, &op->ov, nullptr) == SOCKET_ERROR) error = WSAGetLastError();

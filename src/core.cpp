@@ -74,6 +74,7 @@ struct io_reactor_s final : ior::Sink {
     io_event_t *out = nullptr;  // the caller's array, during and after a wait
     int out_count = 0;
     int out_capacity = 0;
+    bool in_wait = false;
     int last_error = 0;
     io_reactor_trace_fn trace_fn = nullptr;
     void *trace_user = nullptr;
@@ -115,7 +116,9 @@ struct io_reactor_s final : ior::Sink {
     void report_close(Handle &h);
 
     // Sink
-    bool has_room() const override { return out_count < out_capacity; }
+    // Events are only written during a wait; whatever happens between waits
+    // (post_write, modify) is marked and reported by the next one.
+    bool has_room() const override { return in_wait && out_count < out_capacity; }
     void readable(Handle &h) override;
     void writable(Handle &h) override;
     void received(Handle &h, const char *data, std::size_t n) override;
@@ -186,13 +189,31 @@ int io_reactor_s::modify(Handle &h, int events) {
     return 0;
 }
 
+// With nothing queued ahead, the kernel gets the bytes at once and only what
+// it refuses is copied: an echo or a reply costs no allocation and no copy.
+// A failure found here is reported by the next wait, like any other.
 int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
     if ((!data && len) || h.kind != HandleKind::stream) return fail(EINVAL);
     if (h.failed) return fail(h.error ? h.error : EPIPE);
-    if (!h.out.append(data, len)) return fail(ENOMEM);
-    // Sent at the start of the next wait: small writes of one cycle coalesce
-    // into one send per handle.
-    if (len) mark(h, kFlush);
+    if (len == 0) return 0;
+    if (!h.out.empty() || h.write_armed) {
+        if (!h.out.append(data, len)) return fail(ENOMEM);
+        mark(h, kFlush);
+        return 0;
+    }
+    int error = 0;
+    long n = ior::sys::send(h.fd, data, len, error);
+    std::size_t taken = n > 0 ? static_cast<std::size_t>(n) : 0;
+    if (n < 0 && !ior::sys::would_block(error)) {
+        failed(h, error);
+    } else if (taken == len) {
+        if (h.interest & EVENT_WRITE) mark(h, kWriteEvent);
+    } else if (!h.out.append(data + taken, len - taken)) {
+        failed(h, ENOMEM);  // part of it is out already: the stream is broken
+        return fail(ENOMEM);
+    } else if ((error = backend->arm_write(h))) {
+        failed(h, error);
+    }
     return 0;
 }
 
@@ -297,6 +318,7 @@ int io_reactor_s::wait(io_event_t *events, int max_events, const timeval *tv) {
     out_count = 0;
     out_capacity = max_events;
     arena_used = 0;
+    in_wait = true;
     while (!unclaimed_accepts.empty() && has_room()) {
         auto [listener, fd] = unclaimed_accepts.front();
         unclaimed_accepts.erase(unclaimed_accepts.begin());
@@ -305,8 +327,9 @@ int io_reactor_s::wait(io_event_t *events, int max_events, const timeval *tv) {
     drain_ready();
     // Anything already owed means: look, but do not sleep.
     if (out_count > 0 || !ready.empty() || !unclaimed_accepts.empty()) timeout_ms = 0;
-    if (int error = backend->poll(*this, timeout_ms)) return fail(error);
-    return out_count;
+    int error = backend->poll(*this, timeout_ms);
+    in_wait = false;
+    return error ? fail(error) : out_count;
 }
 
 // ---- what the backend reports ------------------------------------------------

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <utility>
 
 namespace ior {
 
@@ -17,6 +18,39 @@ struct WriteQueue::Chunk {
     char *data() { return reinterpret_cast<char *>(this + 1); }
 };
 
+namespace {
+
+// Emptied standard-size chunks are kept for reuse, per thread (a reactor is
+// used from one thread): an echo or prompt-and-reply server would otherwise
+// malloc and free a chunk per message. Bounded, so a burst of output does
+// not stay pinned once it is sent.
+class ChunkCache {
+public:
+    ~ChunkCache() {
+        while (free_) std::free(std::exchange(free_, free_->next));
+    }
+    WriteQueue::Chunk *take(std::size_t capacity) {
+        if (capacity != kChunkMin || !free_) return static_cast<WriteQueue::Chunk *>(std::malloc(sizeof(WriteQueue::Chunk) + capacity));
+        --count_;
+        return std::exchange(free_, free_->next);
+    }
+    void give(WriteQueue::Chunk *chunk) {
+        if (chunk->capacity != kChunkMin || count_ == kKept) return std::free(chunk);
+        chunk->next = free_;
+        free_ = chunk;
+        ++count_;
+    }
+
+private:
+    static constexpr int kKept = 64;
+    WriteQueue::Chunk *free_ = nullptr;
+    int count_ = 0;
+};
+
+thread_local ChunkCache cache;
+
+}  // namespace
+
 bool WriteQueue::append(const char *data, std::size_t len) {
     if (len == 0) return true;
     if (tail_ && tail_->capacity - tail_->end >= len) {
@@ -26,7 +60,7 @@ bool WriteQueue::append(const char *data, std::size_t len) {
         return true;
     }
     std::size_t capacity = len < kChunkMin ? kChunkMin : len;
-    auto *chunk = static_cast<Chunk *>(std::malloc(sizeof(Chunk) + capacity));
+    Chunk *chunk = cache.take(capacity);
     if (!chunk) return false;
     *chunk = Chunk{nullptr, capacity, 0, len};
     std::memcpy(chunk->data(), data, len);
@@ -51,13 +85,13 @@ void WriteQueue::pop(std::size_t n) {
     Chunk *done = head_;
     head_ = done->next;
     if (!head_) tail_ = nullptr;
-    std::free(done);
+    cache.give(done);
 }
 
 void WriteQueue::clear() {
     while (head_) {
         Chunk *next = head_->next;
-        std::free(head_);
+        cache.give(head_);
         head_ = next;
     }
     tail_ = nullptr;

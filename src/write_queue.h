@@ -28,8 +28,9 @@ public:
     bool empty() const { return bytes_ == 0; }
     std::size_t size() const { return bytes_; }
 
-private:
     struct Chunk;
+
+private:
     Chunk *head_ = nullptr;
     Chunk *tail_ = nullptr;
     std::size_t bytes_ = 0;
