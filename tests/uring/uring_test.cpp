@@ -429,12 +429,6 @@ int emfile_child(const char *backend) {
     if (!r || listener < 0 || client < 0 || io_reactor_add_listener(r, listener, &listener_ctx) != 0)
         return kSetupFailed;
     io_event_t events[8];
-    timeval tv{0, 10000};
-    io_reactor_wait(r, events, 8, &tv);  // the accept is in the kernel now
-    std::vector<int> filler;
-    for (int fd; (fd = dup(client)) >= 0;) filler.push_back(fd);
-    if (connect(client, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return kSetupFailed;
-
     auto wait_for = [&](int type, int &error) {
         auto deadline = Clock::now() + std::chrono::seconds(3);
         while (Clock::now() < deadline) {
@@ -448,6 +442,19 @@ int emfile_child(const char *backend) {
         }
         return false;
     };
+    // One connection accepted while descriptors are free: the reactor is
+    // running (and UBSan's first vptr check, which needs a pipe, is done).
+    int warmup = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int first = -1;
+    if (connect(warmup, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        !wait_for(EVENT_ACCEPT, first) || first < 0)
+        return kSetupFailed;
+    close(first);
+    close(warmup);
+    std::vector<int> filler;
+    for (int fd; (fd = dup(client)) >= 0;) filler.push_back(fd);
+    if (connect(client, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return kSetupFailed;
+
     int error = 0;
     if (!wait_for(EVENT_ERROR, error)) return kNoErrorEvent;
     if (error != EMFILE) return kWrongError;
