@@ -25,7 +25,11 @@ const char *const default_config_text =
     "max output buffer : 1m\n"
     "output high watermark : 256k\n"
     "output low watermark : 64k\n"
-    "mccp : on\n";
+    "mccp : on\n"
+    "max option changes : 20\n"
+    "max replies before login : 500\n"
+    "max subnegotiation before login : 64k\n"
+    "max lines before login : 50\n";
 
 namespace {
 
@@ -173,6 +177,16 @@ const std::vector<KeyRule> &rules() {
         {"output high watermark", false, size_key(&Config::output_high_water, 512)},
         {"output low watermark", false, size_key(&Config::output_low_water, 0)},
         {"mccp", false, bool_key(&Config::mccp)},
+        {"max option changes", false,
+         [](std::string_view v, Config &c) -> std::string {
+             int n = 0;
+             if (!parse_int_in(v, 0, 1000, n)) return "expected a number from 0 to 1000";
+             c.max_option_changes = static_cast<unsigned>(n);
+             return {};
+         }},
+        {"max replies before login", false, size_key(&Config::login_replies, 0)},
+        {"max subnegotiation before login", false, size_key(&Config::login_subnegotiation, 0)},
+        {"max lines before login", false, size_key(&Config::login_lines, 0)},
     };
     return table;
 }

@@ -36,6 +36,12 @@ struct Config {
     std::size_t output_high_water = 256 * 1024;  // reading pauses above this...
     std::size_t output_low_water = 64 * 1024;    // ...and resumes below this
     bool mccp = true;                            // offer MCCP2 compression
+    unsigned max_option_changes = 20;            // per option per minute; 0: no limit
+    // The pre-login budget (0: no limit): what a client that has not logged
+    // in may make the server do before it is dropped.
+    std::size_t login_replies = 500;             // negotiation replies sent
+    std::size_t login_subnegotiation = 64 * 1024;  // subnegotiation bytes received
+    std::size_t login_lines = 50;                // input lines
 };
 
 // The configuration used when no file is given.

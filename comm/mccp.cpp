@@ -20,7 +20,7 @@ Compressor::~Compressor() {
 
 std::string Compressor::run(std::string_view data, int flush) {
     std::string out;
-    if (!state_) return out;
+    if (!state_ || finished_) return out;
     z_stream &z = state_->z;
     z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
     z.avail_in = static_cast<uInt>(data.size());
@@ -43,9 +43,14 @@ std::string Compressor::compress(std::string_view data) { return run(data, Z_SYN
 
 std::string Compressor::finish() {
     std::string out = run({}, Z_FINISH);
-    if (state_) deflateEnd(&state_->z);
-    state_.reset();
+    finished_ = true;
     return out;
+}
+
+bool Compressor::restart() {
+    if (!state_ || deflateReset(&state_->z) != Z_OK) return false;
+    finished_ = false;
+    return true;
 }
 
 }  // namespace comm

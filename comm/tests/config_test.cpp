@@ -55,7 +55,11 @@ TEST(Config, every_key_is_read) {
         "max output buffer : 2m\n"
         "output high watermark : 512k\n"
         "output low watermark : 128k\n"
-        "mccp : off\n");
+        "mccp : off\n"
+        "max option changes : 7\n"
+        "max replies before login : 99\n"
+        "max subnegotiation before login : 2k\n"
+        "max lines before login : 0\n");
     EXPECT_EQ(c.mud_name, "Test MUD");
     ASSERT_EQ(c.listeners.size(), 3u);
     EXPECT_EQ(c.listeners[1].family, ListenSpec::Family::ipv4);
@@ -77,6 +81,10 @@ TEST(Config, every_key_is_read) {
     EXPECT_EQ(c.output_high_water, 512u * 1024);
     EXPECT_EQ(c.output_low_water, 128u * 1024);
     EXPECT_FALSE(c.mccp);
+    EXPECT_EQ(c.max_option_changes, 7u);
+    EXPECT_EQ(c.login_replies, 99u);
+    EXPECT_EQ(c.login_subnegotiation, 2048u);
+    EXPECT_EQ(c.login_lines, 0u);
 }
 
 TEST(Config, keys_are_case_insensitive_and_spacing_free) {
