@@ -221,7 +221,8 @@ Comm::~Comm() {
 bool Comm::start(std::string &error) {
     if (!net::startup(error)) return false;
     if (cfg_.backend != "auto" && !backend_built_in(cfg_.backend)) {
-        error = "backend '" + cfg_.backend + "' is not built in (available: " + built_in_backends() + ")";
+        error = cfg_.origin("io_reactor_backend") + ": backend '" + cfg_.backend +
+                "' is not built in (available: " + built_in_backends() + ")";
         return false;
     }
     io_reactor_config_t rc{};
@@ -236,7 +237,7 @@ bool Comm::start(std::string &error) {
     }
     reactor_ = io_reactor_create_with(&rc);
     if (!reactor_) {
-        error = "cannot create the reactor (backend " + cfg_.backend +
+        error = cfg_.origin("io_reactor_backend") + ": cannot create the reactor (backend " + cfg_.backend +
                 "): " + io_reactor_strerror(io_reactor_last_error(nullptr));
         return false;
     }
@@ -247,13 +248,15 @@ bool Comm::start(std::string &error) {
 }
 
 bool Comm::open_listeners(std::string &error) {
-    auto open = [&](bool v6, const std::string &addr, int port, bool required) {
+    auto open = [&](const ListenSpec &spec, bool v6, const std::string &addr, int port, bool required) {
         std::string why;
         socket_fd_t fd = net::open_listener(v6, addr, port, why);
         std::string shown = addr.empty() ? (v6 ? "::" : "0.0.0.0") : addr;
         if (v6) shown = "[" + shown + "]";
         if (!net::valid(fd)) {
-            if (required) error = "cannot listen on " + shown + ":" + std::to_string(port) + ": " + why;
+            if (required)
+                error = (spec.origin.empty() ? "" : spec.origin + ": ") + "cannot listen on " + shown + ":" +
+                        std::to_string(port) + ": " + why;
             else log_("note: no IPv6 listener on port " + std::to_string(port) + ": " + why);
             return -1;
         }
@@ -271,10 +274,10 @@ bool Comm::open_listeners(std::string &error) {
     for (const ListenSpec &spec : cfg_.listeners) {
         using F = ListenSpec::Family;
         if (spec.family == F::any) {
-            int port = open(false, "", spec.port, true);
+            int port = open(spec, false, "", spec.port, true);
             if (port < 0) return false;
-            open(true, "", port, false);  // a host without IPv6 still serves IPv4
-        } else if (open(spec.family == F::ipv6, spec.address, spec.port, true) < 0) {
+            open(spec, true, "", port, false);  // a host without IPv6 still serves IPv4
+        } else if (open(spec, spec.family == F::ipv6, spec.address, spec.port, true) < 0) {
             return false;
         }
     }

@@ -81,7 +81,10 @@ protected:
     void start(comm::Config cfg = {}) {
         ts::init();
         cfg.backend = GetParam();
-        cfg.listeners = {comm::ListenSpec{comm::ListenSpec::Family::ipv4, "127.0.0.1", 0}};
+        comm::ListenSpec loopback;
+        loopback.family = comm::ListenSpec::Family::ipv4;
+        loopback.address = "127.0.0.1";
+        cfg.listeners = {loopback};
         loop_ = std::make_unique<ts::Thread>([this, cfg] { serve(cfg); });
         ASSERT_TRUE(eventually([&] { return ready_.load(); }));
         ASSERT_EQ(start_error_, "");
