@@ -198,13 +198,15 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--kinds", default="do/dont,will/wont,sb")
     ap.add_argument("--no-prelogin", action="store_true", help="skip the budget cut part")
+    ap.add_argument("--set", action="append", default=[], metavar="'KEY : VALUE'",
+                    help="an extra config line, e.g. 'max option changes : 0' (no limit)")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.bytes, a.runs = 6000, 1
     names = [n for n in OPTIONS if not a.only or n in a.only.split(",")]
     kinds = a.kinds.split(",")
-    server = Server(a.binary, a.backend)
+    server = Server(a.binary, a.backend, "".join(line + "\n" for line in a.set))
     failures = []
     try:
         watcher_sock, storm_sock = connect(server.port), connect(server.port)
