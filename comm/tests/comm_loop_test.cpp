@@ -266,6 +266,30 @@ std::vector<std::string> backends() {
     return out;
 }
 
+TEST_P(CommLoop, pre_login_budget_drops_a_client_that_never_logs_in_but_not_one_that_did) {
+    comm::Config cfg;
+    cfg.login_lines = 3;
+    start(cfg);
+    app_.on_line_rule = [](comm::User &u, std::string_view line) {
+        if (line == "login") u.set_logged_in();
+    };
+    socket_fd_t stranger = client();
+    send(stranger, "a\r\nb\r\nc\r\nd\r\ne\r\n");
+    std::string got;
+    read_until(stranger, "never comes", got, 5000);  // returns when the server closes
+    // Lines are counted per slice of input, so the count may pass 4.
+    EXPECT_TRUE(app_.log_has("over the pre-login budget (lines "));
+    // The app keeps its first user, so the drop makes it net-dead.
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+
+    socket_fd_t player = client();
+    send(player, "login\r\n");
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() >= 1 && app_.lines.back() == "login"; }); }));
+    send(player, "1\r\n2\r\n3\r\n4\r\n5\r\n");
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.back() == "5"; }); }));
+    EXPECT_EQ(app_.locked([&] { return app_.netdeads + app_.disconnects; }), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CommLoop, ::testing::ValuesIn(backends()),
                          [](const auto &info) { return info.param; });
 
