@@ -136,6 +136,8 @@ class Server:
             self.stop()
             raise SystemExit("server did not start: " + line + self.read_log())
         self.port = int(m.group(1))
+        m = re.search(r"backend (\S+)", line)
+        self.backend = m.group(1) if m else "?"
 
     def read_log(self):
         self.log.flush()
@@ -228,9 +230,9 @@ def main():
             if not server.alive():
                 failures.append("server died")
                 break
-        print("server CPU for %d bytes of each storm from a logged-in client, as a ratio to %d bytes"
-              " of `say` lines (median of %d runs; baseline median %.3f s)"
-              % (a.bytes, a.bytes, a.runs, statistics.median(base_all)))
+        print("server CPU (backend %s) for %d bytes of each storm from a logged-in client, as a ratio"
+              " to %d bytes of `say` lines (median of %d runs; baseline median %.3f s)"
+              % (server.backend, a.bytes, a.bytes, a.runs, statistics.median(base_all)))
         print("| option | " + " | ".join(kinds) + " |")
         print("|---" * (len(kinds) + 1) + "|")
         worst = 0.0
