@@ -10,8 +10,18 @@ struct Compressor::State {
     z_stream z{};
 };
 
+// A 16 KiB window and memLevel 6 instead of zlib's 32 KiB and 8: about
+// 96 KiB of state per compressing link instead of 256 KiB, and a quarter of
+// the hash table for deflateReset to clear. On chat-like text flushed line
+// by line (as here) the output grows by about 1% (0.400 of the input
+// against 0.396). Every inflater accepts a window smaller than its own.
+constexpr int window_bits = 14;
+constexpr int mem_level = 6;
+
 Compressor::Compressor() : state_(std::make_unique<State>()) {
-    if (deflateInit(&state_->z, Z_DEFAULT_COMPRESSION) != Z_OK) state_.reset();
+    if (deflateInit2(&state_->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, mem_level,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        state_.reset();
 }
 
 Compressor::~Compressor() {
