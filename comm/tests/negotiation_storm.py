@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+IAC, DONT, DO, WONT, WILL, SB, SE, AYT = 255, 254, 253, 252, 251, 250, 240, 246
 OPTIONS = {"ECHO": 1, "SGA": 3, "TTYPE": 24, "EOR": 25, "NAWS": 31,
            "CHARSET": 42, "MSSP": 70, "MCCP2": 86, "GMCP": 201}
 # A subnegotiation each option's handler actually parses.
@@ -216,6 +216,7 @@ def main():
         login(watcher_sock, watcher, "watcher")
         login(storm_sock, drain, "stormer")
         results = {(n, k): [] for n in names for k in kinds}
+        ayt = []  # "are you there": a command, but one that is answered
         base_all = []
         seq = 0
         for run in range(a.runs):
@@ -227,6 +228,9 @@ def main():
                     seq += 1
                     cost = measure(server, storm_sock, watcher, storm(n, k, a.bytes), b"sync%d" % seq)
                     results[(n, k)].append(cost / base if base > 0 else float("nan"))
+            seq += 1
+            cost = measure(server, storm_sock, watcher, bytes([IAC, AYT]) * (a.bytes // 2), b"sync%d" % seq)
+            ayt.append(cost / base if base > 0 else float("nan"))
             if not server.alive():
                 failures.append("server died")
                 break
@@ -243,6 +247,8 @@ def main():
                 worst = r if r > worst else worst
                 cells.append("%.2f" % r)
             print("| %s | %s |" % (n, " | ".join(cells)))
+        worst = max(worst, statistics.median(ayt))
+        print("IAC AYT storm (a command the server answers): %.2f" % statistics.median(ayt))
         print("worst ratio: %.2f" % worst)
 
         if a.no_prelogin:
