@@ -114,6 +114,10 @@ def storm(name, kind, size):
     return unit * max(1, size // len(unit))
 
 
+def ratio(r):
+    return "n/a" if r != r else "%.2f" % r  # NaN: the baseline took under one CPU tick
+
+
 def say_lines(size):
     line = b"say " + b"a" * 58 + b"\r\n"
     return line * max(1, size // len(line))
@@ -244,12 +248,13 @@ def main():
             cells = []
             for k in kinds:
                 r = statistics.median(results[(n, k)])
-                worst = r if r > worst else worst
-                cells.append("%.2f" % r)
+                worst = r if r > worst or r != r else worst
+                cells.append(ratio(r))
             print("| %s | %s |" % (n, " | ".join(cells)))
-        worst = max(worst, statistics.median(ayt))
-        print("IAC AYT storm (a command the server answers): %.2f" % statistics.median(ayt))
-        print("worst ratio: %.2f" % worst)
+        r = statistics.median(ayt)
+        worst = r if r > worst or r != r else worst
+        print("IAC AYT storm (a command the server answers): %s" % ratio(r))
+        print("worst ratio: %s" % ratio(worst))
 
         if a.no_prelogin:
             return 1 if failures else 0
