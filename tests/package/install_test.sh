@@ -3,7 +3,8 @@
 # consumers against it: a C and a C++ program, with find_package and with
 # pkg-config, each linked shared and static, and runs every one (an echo
 # round trip over loopback). Also checks the shared library's exports and
-# SONAME and the version everywhere it is written.
+# SONAME and the version everywhere it is written; then the same programs
+# built with ioreactor as a subproject (add_subdirectory, FetchContent).
 # Usage: tests/package/install_test.sh [build dir]   (default build-pkg)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -75,4 +76,11 @@ run "pkg-config shared C" "$work/pc-c-shared" yes
 run "pkg-config shared C++" "$work/pc-cpp-shared" yes
 run "pkg-config static C" "$work/pc-c-static" no
 run "pkg-config static C++" "$work/pc-cpp-static" no
+# From source in a parent project: add_subdirectory and FetchContent.
+for how in add_subdirectory FetchContent; do
+  cmake -S tests/package/subproject -B "$work/$how" -G Ninja -DHOW=$how -DIOR_SOURCE="$PWD" >/dev/null
+  cmake --build "$work/$how" >/dev/null
+  run "$how C" "$work/$how/echo_c" no
+  run "$how C++" "$work/$how/echo_cpp" no
+done
 echo "install_test: all consumers passed"
