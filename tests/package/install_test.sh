@@ -12,11 +12,13 @@ build=${1:-build-pkg}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
+# Runs a command quietly; on failure shows its output (ninja reports on stdout).
+quiet() { "$@" >"$work/log" 2>&1 || { cat "$work/log"; fail "$*"; }; }
 fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
 
-cmake -S . -B "$build" -G Ninja -DIOR_WERROR=ON -DIOR_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" >/dev/null
-cmake --install "$build" --prefix "$prefix" >/dev/null
+quiet cmake -S . -B "$build" -G Ninja -DIOR_WERROR=ON -DIOR_TESTS=OFF
+quiet cmake --build "$build" -j "$(nproc)"
+quiet cmake --install "$build" --prefix "$prefix"
 libdir=$(sed -n 's/^libdir=\${prefix}\///p' "$build/ioreactor.pc")
 
 # The version: header macros = package version = pkg-config = SONAME.
@@ -54,9 +56,9 @@ run() {  # name, binary, expect shared (yes/no)
 # find_package: shared (the default) and static.
 for kind in shared static; do
   static=OFF; [ $kind = static ] && static=ON
-  cmake -S tests/package/consumer -B "$work/cmake-$kind" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
-        -DIOREACTOR_USE_STATIC_LIBS=$static >/dev/null
-  cmake --build "$work/cmake-$kind" >/dev/null
+  quiet cmake -S tests/package/consumer -B "$work/cmake-$kind" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+        -DIOREACTOR_USE_STATIC_LIBS=$static
+  quiet cmake --build "$work/cmake-$kind"
   shared=yes; [ $kind = static ] && shared=no
   run "find_package $kind C" "$work/cmake-$kind/echo_c" $shared
   run "find_package $kind C++" "$work/cmake-$kind/echo_cpp" $shared
@@ -78,8 +80,8 @@ run "pkg-config static C" "$work/pc-c-static" no
 run "pkg-config static C++" "$work/pc-cpp-static" no
 # From source in a parent project: add_subdirectory and FetchContent.
 for how in add_subdirectory FetchContent; do
-  cmake -S tests/package/subproject -B "$work/$how" -G Ninja -DHOW=$how -DIOR_SOURCE="$PWD" >/dev/null
-  cmake --build "$work/$how" >/dev/null
+  quiet cmake -S tests/package/subproject -B "$work/$how" -G Ninja -DHOW=$how -DIOR_SOURCE="$PWD"
+  quiet cmake --build "$work/$how"
   run "$how C" "$work/$how/echo_c" no
   run "$how C++" "$work/$how/echo_cpp" no
 done
