@@ -80,10 +80,12 @@ endif()
 
 # ---- the API reference (docs/), when built
 if(TARGET ioreactor_docs)
+  install(DIRECTORY ${IOR_DOCS_DIR}/html DESTINATION ${CMAKE_INSTALL_DOCDIR})
+endif()
+if(TARGET ioreactor_docs AND NOT WIN32)
   # Doxygen also writes a page name per struct member (error.3, fd.3):
   # those would clash with other packages' pages, so only our prefixes.
   install(DIRECTORY ${IOR_DOCS_DIR}/man/man3 DESTINATION ${CMAKE_INSTALL_MANDIR}
     FILES_MATCHING PATTERN "io_*.3" PATTERN "IO_*.3" PATTERN "EVENT_*.3")
-  install(DIRECTORY ${IOR_DOCS_DIR}/html DESTINATION ${CMAKE_INSTALL_DOCDIR})
 endif()
 install(FILES README.md CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
