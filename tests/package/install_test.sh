@@ -62,6 +62,10 @@ for kind in shared static; do
   shared=yes; [ $kind = static ] && shared=no
   run "find_package $kind C" "$work/cmake-$kind/echo_c" $shared
   run "find_package $kind C++" "$work/cmake-$kind/echo_cpp" $shared
+  quiet cmake -S tests/package/consumer_c -B "$work/cmake-c-$kind" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+        -DIOREACTOR_USE_STATIC_LIBS=$static
+  quiet cmake --build "$work/cmake-c-$kind"
+  run "find_package $kind C, C-only project" "$work/cmake-c-$kind/echo_c_only" $shared
 done
 
 # pkg-config, by hand as a Makefile would: shared, then static (-Bstatic
