@@ -107,24 +107,24 @@ TEST_P(Conformance, tenth_wakeup_still_ends_a_blocked_wait) {
 }
 
 // Class 6: more than one read's worth (64 KiB) held back while reading is
-// paused, then EOF. A completion backend stashes what completes after the
-// pause; a readiness backend leaves it in the kernel. Either way every byte
-// comes before EVENT_CLOSE, and EVENT_CLOSE comes once.
+// paused, then EOF. The caller pauses after the first EVENT_READ of a wait
+// that could return only one event: a completion backend has already taken
+// the rest (and the EOF) from the kernel and must stash it; a readiness
+// backend leaves it in the kernel. Either way every byte comes before
+// EVENT_CLOSE, and EVENT_CLOSE comes once.
 TEST_P(Conformance, close_after_more_than_64_kib_held_while_paused_comes_after_every_byte) {
     ts::Pair p = pair();
     ts::set_buffers(p.local, 1 << 20, 0);
     ts::set_buffers(p.peer, 0, 1 << 20);
     int ctx = 0;
     ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
-    Loop loop(reactor);
-    loop.pump(0);  // reads are armed and in the kernel
-
     const std::string want = pattern(300 * 1024);
     ASSERT_TRUE(ts::send_all(p.peer, want.data(), want.size(), kDeadlineMs));
     ts::shutdown_write(p.peer);
     ts::sleep_ms(50);  // the data and the FIN are at the reactor's socket
-    // Paused before this reactor has seen any of it: whatever the kernel
-    // already completed is stashed.
+
+    Loop loop(reactor, {}, 1);
+    ASSERT_TRUE(loop.until([&] { return loop.count(EVENT_READ, &ctx) > 0; })) << loop.describe();
     ASSERT_EQ(io_reactor_modify(reactor, p.local, 0), 0);
     std::size_t before_pause = loop.seen.size();
     loop.idle(200);
