@@ -277,15 +277,18 @@ TEST_P(CommLoop, shutdown_tells_users_and_flushes) {
 // the high mark. The application notes the backlog when the command runs.
 TEST_P(CommLoop, reading_pauses_above_the_high_watermark_and_resumes_only_below_the_low) {
     comm::Config cfg;
-    cfg.output_high_water = 512 * 1024;
-    cfg.output_low_water = 64 * 1024;
+    // Above what the kernel can hold for one connection (a 4 MiB send
+    // buffer at most): the kernel must not swallow the band between the
+    // marks in one flush.
+    cfg.output_high_water = 8u << 20;
+    cfg.output_low_water = 1u << 20;
     cfg.output_cap = 64u << 20;
     start(cfg);
     std::atomic<long long> filled{-1}, at_ping{-1};
     app_.on_line_rule = [&](comm::User &u, std::string_view line) {
         if (line == "fill") {
             const std::string chunk(1023, 'f');
-            for (int i = 0; i < 60000 && u.queued_output() <= cfg.output_high_water; ++i)
+            for (int i = 0; i < 30000 && u.queued_output() <= cfg.output_high_water; ++i)
                 u.write(chunk + "\n");
             filled = static_cast<long long>(u.queued_output());
         } else if (line == "ping") {
@@ -302,12 +305,12 @@ TEST_P(CommLoop, reading_pauses_above_the_high_watermark_and_resumes_only_below_
     ts::sleep_ms(600);  // two timer periods: reading stays paused meanwhile
     EXPECT_EQ(at_ping.load(), -1) << "a command ran while the output was above the high watermark";
 
-    // Read slowly (~400 KB/s): the backlog falls through the band between
-    // the marks over several timer periods.
-    char buf[4096];
+    // Read at most ~6 MB/s: the backlog falls through the 7 MiB band
+    // between the marks over several timer periods (250 ms each).
+    std::vector<char> buf(64 * 1024);
     auto deadline = std::chrono::steady_clock::now() + 20s;
     while (at_ping.load() < 0 && std::chrono::steady_clock::now() < deadline) {
-        ts::recv_some(c, buf, sizeof buf, 10);
+        ts::recv_some(c, buf.data(), buf.size(), 10);
         ts::sleep_ms(10);
     }
     ASSERT_GE(at_ping.load(), 0) << "reading never resumed";
