@@ -308,7 +308,7 @@ int Comm::run() {
         process_notices();
         reap();
     }
-    log_("shutdown complete");
+    finish_shutdown();
     return 0;
 }
 
@@ -459,6 +459,17 @@ void Comm::begin_shutdown() {
     std::size_t count = users_.size();
     for (std::size_t i = 0; i < count; ++i)
         users_[i]->disconnect("\nThe server is shutting down. Goodbye!\n");
+}
+
+// Links still flushing at the deadline are cut, and every session still
+// open ends here, net-dead ones included: they have no link to wait for.
+void Comm::finish_shutdown() {
+    for (auto &l : links_)
+        if (!l->dead) finish_link(*l);
+    for (auto &u : users_) end_user(*u);
+    process_notices();
+    reap();
+    log_("shutdown complete");
 }
 
 void Comm::process_notices() {

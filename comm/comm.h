@@ -152,6 +152,7 @@ private:
     void run_commands();
     void run_timers(Clock::time_point now);
     void begin_shutdown();
+    void finish_shutdown();
     void reap();
 
     void send(Link &link, std::string_view bytes);
