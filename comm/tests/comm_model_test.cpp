@@ -30,9 +30,9 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// Timeouts far apart from the 40 s steps time moves in, so the real
-// seconds a sequence takes never tip a decision.
-constexpr int kIdle = 100, kNetdead = 220, kStep = 40;
+// Timeouts 30 s away from the sums of the 40 s steps time moves in, so
+// the real seconds a sequence takes (a few) never tip a decision.
+constexpr int kIdle = 110, kNetdead = 230, kStep = 40;
 constexpr std::size_t kHigh = 1u << 20, kLow = 256u << 10, kCap = 16u << 20;
 // Above what the kernel can hold (4 MiB send buffer + the client's
 // receive buffer): a big flood always leaves more than kHigh queued, a
@@ -464,6 +464,11 @@ TEST_P(ModelTest, random_sequences_match_the_model) {
     const unsigned count = env_or("IOR_MODEL_SEQUENCES", 2);
     const int steps = static_cast<int>(env_or("IOR_MODEL_STEPS", 30));
     for (unsigned seed = first; seed < first + count; ++seed) {
+        auto began = SteadyClock::now();
+        auto real_s = [&] {
+            return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - began).count()) +
+                   " s real time (the model's timing margin is 30 s)";
+        };
         Sequence seq(GetParam(), seed);
         ASSERT_TRUE(seq.started());
         std::string trace;
@@ -472,10 +477,11 @@ TEST_P(ModelTest, random_sequences_match_the_model) {
             std::string bad = seq.step(did);
             trace += "  " + std::to_string(i) + ": " + did + "\n";
             ASSERT_EQ(bad, "") << "seed " << seed << " (reproduce: IOR_MODEL_SEED=" << seed
-                               << " IOR_MODEL_SEQUENCES=1), step " << i << "\n" << trace;
+                               << " IOR_MODEL_SEQUENCES=1), step " << i << ", after " << real_s() << "\n"
+                               << trace;
         }
         std::string bad = seq.finish();
-        ASSERT_EQ(bad, "") << "seed " << seed << " at shutdown\n" << trace;
+        ASSERT_EQ(bad, "") << "seed " << seed << " at shutdown, after " << real_s() << "\n" << trace;
     }
 }
 
