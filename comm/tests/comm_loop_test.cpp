@@ -388,7 +388,7 @@ TEST_P(CommLoop, reattached_session_starts_a_fresh_idle_clock) {
 TEST_P(CommLoop, nul_padding_is_dropped_and_blank_lines_are_lines) {
     start();
     socket_fd_t c = client();
-    send(c, std::string("say\0 hi\r\na\r\n\r\nb\n\nc\r\n", 22));
+    send(c, std::string("say\0 hi\r\na\r\n\r\nb\n\nc\r\n", 20));
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 6; }); }))
         << app_.locked([&] { return app_.lines.size(); });
     EXPECT_EQ(app_.locked([&] { return app_.lines; }),
