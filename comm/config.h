@@ -19,7 +19,8 @@ struct ListenSpec {
     Family family = Family::any;
     std::string address;  // numeric; empty for "all interfaces"
     int port = 0;         // 0: an ephemeral port chosen by the kernel
-    std::string origin;   // where it was set ("mud.cfg:3", "--port"), for errors
+    std::string origin{};  // where it was set ("mud.cfg:3", "--port"), for errors
+                           // ({}: aggregate initialisers may leave it out)
 };
 
 struct Config {
