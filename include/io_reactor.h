@@ -49,6 +49,41 @@
  *  8. Bad calls. A NULL reactor, an unknown or already-removed handle, or a
  *     bad argument gets -1 and an error code (io_reactor_last_error), never a
  *     crash. Apart from io_reactor_wakeup a reactor is used from one thread.
+ *     io_reactor_add takes connected stream sockets only, on every backend,
+ *     checked when it is called: a listening socket is refused with
+ *     IO_REACTOR_ELISTENER (use io_reactor_add_listener), anything that is
+ *     not a socket with IO_REACTOR_ENOTSOCKET (use io_reactor_add_console).
+ *  9. Bounded delivery. io_reactor_post_read(fd, NULL, n) with n > 0 grants
+ *     one EVENT_READ of at most n bytes; after it the handle delivers nothing
+ *     until the next such grant (a posted read, as on IOCP). Bytes not yet
+ *     delivered stay (in the kernel or the reactor) for a later grant:
+ *     nothing is lost. A handle never given a grant reads continuously.
+ *
+ * READINESS MODE (the original header's semantics, for unchanged drivers)
+ *  A driver written to the original header builds against this one with no
+ *  change to its C source: compile it with -DIO_REACTOR_READINESS (in CMake,
+ *  link the target `ioreactor_compat`, which adds the definition), and its
+ *  io_reactor_create() makes a readiness-mode reactor. Code that calls
+ *  io_reactor_create_readiness() or sets config.mode gets the same. Native
+ *  code (no definition) keeps the contract above. In readiness mode, on
+ *  POSIX (epoll, poll, io_uring through poll operations):
+ *  R1. io_reactor_add takes any descriptor: connected or listening sockets
+ *      (readable = a connection is pending; the caller accepts), pipes,
+ *      ttys and regular files (always ready). Its file flags are not changed.
+ *  R2. The reactor does no I/O. io_reactor_wait reports level-triggered
+ *      readiness: at most one event per handle per wait, whose event_type is
+ *      a bitmask of EVENT_READ and EVENT_WRITE (as asked for), EVENT_ERROR
+ *      (`error` holds SO_ERROR) and EVENT_CLOSE (hangup with nothing left to
+ *      read). buffer is NULL and bytes_transferred 0. Readiness not acted
+ *      upon is reported again by the next wait.
+ *  R3. io_reactor_modify sets the interest (0: keep registered, no events).
+ *      io_reactor_post_read and io_reactor_post_write are no-ops returning 0
+ *      for a registered handle, as the original documents for POSIX: the
+ *      caller reads and writes itself. io_reactor_remove of a descriptor
+ *      that is not registered returns 0, as the original's does.
+ *  R4. Removal (contract 2), waiting (7) and bad calls (8) are as above.
+ *  R5. IOCP has no readiness mode yet: creating a readiness-mode reactor
+ *      there fails with ENOSYS.
  */
 #ifndef IO_REACTOR_H
 #define IO_REACTOR_H
@@ -82,9 +117,18 @@ extern "C" {
 #define EVENT_CLOSE   0x08
 #define EVENT_ACCEPT  0x10
 
+/* Error codes of this library (beyond errno / WSA codes); see
+ * io_reactor_strerror. Chosen above both ranges. */
+#define IO_REACTOR_ELISTENER  20001 /* io_reactor_add: a listening socket */
+#define IO_REACTOR_ENOTSOCKET 20002 /* io_reactor_add: not a socket */
+
+/* io_reactor_config_t.mode */
+#define IO_REACTOR_MODE_NATIVE    0 /* the contract above (default) */
+#define IO_REACTOR_MODE_READINESS 1 /* the original header's semantics */
+
 typedef struct io_event_s {
     void *context;          /* the context given when the handle was added */
-    int event_type;         /* exactly one EVENT_* value, or IO_EVENT_NONE */
+    int event_type;         /* one EVENT_* value (readiness mode: a mask) */
     int bytes_transferred;  /* EVENT_READ: bytes in buffer */
     void *buffer;           /* EVENT_READ: the bytes (reactor-owned) */
     /* Additions to the driver header's fields: */
@@ -106,6 +150,7 @@ typedef struct io_reactor_config_s {
     int pool_size;       /* operation contexts kept for reuse; 0: 256 */
     io_reactor_trace_fn trace;
     void *trace_user;
+    int mode;            /* IO_REACTOR_MODE_NATIVE (0) or _READINESS */
 } io_reactor_config_t;
 
 typedef struct io_reactor_stats_s {
@@ -120,6 +165,8 @@ typedef struct io_reactor_stats_s {
 io_reactor_t *io_reactor_create(void);
 io_reactor_t *io_reactor_create_with(const io_reactor_config_t *config);
 void io_reactor_destroy(io_reactor_t *reactor);
+/* A readiness-mode reactor (see READINESS MODE), backend chosen as "auto". */
+io_reactor_t *io_reactor_create_readiness(void);
 
 /* Handles */
 int io_reactor_add(io_reactor_t *reactor, socket_fd_t fd, void *context, int events);
@@ -128,10 +175,10 @@ int io_reactor_add_console(io_reactor_t *reactor, void *context);
 int io_reactor_modify(io_reactor_t *reactor, socket_fd_t fd, int events);
 int io_reactor_remove(io_reactor_t *reactor, socket_fd_t fd);
 
-/* I/O. post_read exists for drivers written against the completion-style
- * header: reading is continuous while EVENT_READ is set, so with a NULL
- * buffer it only checks that fd is registered. A caller-owned buffer is
- * refused (EINVAL): read data always arrives in reactor buffers. */
+/* I/O. post_read with a NULL buffer: len 0 only checks that fd is
+ * registered; len > 0 grants one bounded EVENT_READ (contract 9). A
+ * caller-owned buffer is refused (EINVAL) in native mode: read data always
+ * arrives in reactor buffers. */
 int io_reactor_post_read(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
 int io_reactor_post_write(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
 size_t io_reactor_queued_bytes(io_reactor_t *reactor, socket_fd_t fd);
@@ -153,6 +200,12 @@ int io_reactor_get_stats(const io_reactor_t *reactor, io_reactor_stats_t *stats)
 
 #ifdef __cplusplus
 }
+#endif
+
+/* The build's choice of mode: a driver's unchanged io_reactor_create()
+ * calls make readiness-mode reactors. */
+#if defined(IO_REACTOR_READINESS)
+#define io_reactor_create io_reactor_create_readiness
 #endif
 
 #endif /* IO_REACTOR_H */

@@ -56,8 +56,10 @@ public:
             if (!revents) continue;
             --n;
             Handle &h = *owners_[i];
-            report_readiness(sink, h, revents & POLLIN, revents & POLLOUT,
-                             revents & (POLLERR | POLLHUP | POLLNVAL));
+            report_readiness(sink, h, (revents & POLLIN ? kReadyIn : 0u) |
+                                      (revents & POLLOUT ? kReadyOut : 0u) |
+                                      (revents & (POLLERR | POLLNVAL) ? kReadyErr : 0u) |
+                                      (revents & POLLHUP ? kReadyHup : 0u));
             sync(h);
         }
         return 0;
