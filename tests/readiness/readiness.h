@@ -1,0 +1,60 @@
+// The readiness-mode suite: the conformance fixture and Loop, with the
+// reactor created in readiness mode (io_reactor.h, READINESS MODE), run
+// unchanged on every backend that serves it. POSIX only: it reads, writes
+// and accepts with the plain system calls, as such a driver does.
+#pragma once
+
+#include "../conformance/conformance.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace readiness {
+
+using conformance::kDeadlineMs;
+using conformance::kQuietMs;
+using conformance::Loop;
+using conformance::Seen;
+
+class Readiness : public conformance::Conformance {
+protected:
+    int mode() const override { return IO_REACTOR_MODE_READINESS; }
+
+    // One wait; the events it returned (cancelled entries skipped).
+    std::vector<io_event_t> wait_once(long timeout_us) {
+        std::vector<io_event_t> events(64);
+        timeval tv = conformance::timeout_us(timeout_us);
+        int n = io_reactor_wait(reactor, events.data(), int(events.size()), &tv);
+        EXPECT_GE(n, 0) << io_reactor_strerror(io_reactor_last_error(reactor));
+        events.resize(n > 0 ? std::size_t(n) : 0);
+        std::erase_if(events, [](const io_event_t &e) { return e.event_type == IO_EVENT_NONE; });
+        return events;
+    }
+
+    // Waits until an event for ctx has all of `flags`; returns its type, or
+    // 0 if the deadline passed.
+    int wait_for(const void *ctx, int flags, int deadline_ms = kDeadlineMs) {
+        auto deadline = conformance::Clock::now() + std::chrono::milliseconds(deadline_ms);
+        while (conformance::Clock::now() < deadline)
+            for (const io_event_t &e : wait_once(10000))
+                if (e.context == ctx && (e.event_type & flags) == flags) return e.event_type;
+        return 0;
+    }
+};
+
+// Events for ctx in one batch.
+inline int count_for(const std::vector<io_event_t> &events, const void *ctx) {
+    int n = 0;
+    for (const io_event_t &e : events) n += e.context == ctx;
+    return n;
+}
+
+inline int type_for(const std::vector<io_event_t> &events, const void *ctx) {
+    for (const io_event_t &e : events)
+        if (e.context == ctx) return e.event_type;
+    return 0;
+}
+
+}  // namespace readiness
