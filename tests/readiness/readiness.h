@@ -22,13 +22,14 @@ class Readiness : public conformance::Conformance {
 protected:
     int mode() const override { return IO_REACTOR_MODE_READINESS; }
 
-    // One wait; the events it returned (cancelled entries skipped).
+    // One wait; a copy of the events it returned (cancelled entries
+    // skipped). The array waited on outlives the call, as contract 2 needs:
+    // a later remove may rewrite its entries.
     std::vector<io_event_t> wait_once(long timeout_us) {
-        std::vector<io_event_t> events(64);
         timeval tv = conformance::timeout_us(timeout_us);
-        int n = io_reactor_wait(reactor, events.data(), int(events.size()), &tv);
+        int n = io_reactor_wait(reactor, array_.data(), int(array_.size()), &tv);
         EXPECT_GE(n, 0) << io_reactor_strerror(io_reactor_last_error(reactor));
-        events.resize(n > 0 ? std::size_t(n) : 0);
+        std::vector<io_event_t> events(array_.begin(), array_.begin() + (n > 0 ? n : 0));
         std::erase_if(events, [](const io_event_t &e) { return e.event_type == IO_EVENT_NONE; });
         return events;
     }
@@ -42,6 +43,9 @@ protected:
                 if (e.context == ctx && (e.event_type & flags) == flags) return e.event_type;
         return 0;
     }
+
+private:
+    std::vector<io_event_t> array_ = std::vector<io_event_t>(64);
 };
 
 // Events for ctx in one batch.
