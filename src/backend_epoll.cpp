@@ -44,7 +44,12 @@ public:
         if (any_file_reading()) timeout_ms = 0;
         int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
         if (n < 0) return errno == EINTR ? 0 : errno;
-        for (int i = 0; i < n; ++i) dispatch(sink, events_[i]);
+        // epoll returns ready handles in a stable order; starting one later
+        // each wait keeps a caller's array smaller than the ready set from
+        // always missing the same ones (readiness mode drops what does not
+        // fit: it is reported again).
+        const int first = n > 0 ? static_cast<int>(rotation_++ % unsigned(n)) : 0;
+        for (int k = 0; k < n; ++k) dispatch(sink, events_[(first + k) % n]);
         for (Handle *h : files_) report_readiness(sink, *h, kReadyIn | kReadyOut);
         return 0;
     }
@@ -113,6 +118,7 @@ private:
     int wakefd_;
     std::vector<epoll_event> events_;
     std::vector<Handle *> files_;
+    unsigned rotation_ = 0;
 };
 
 }  // namespace

@@ -202,6 +202,22 @@ TEST_P(Readiness, remove_cancels_the_removed_handles_events_of_the_last_wait) {
     EXPECT_EQ(events[1].context, nullptr);
 }
 
+TEST_P(Readiness, with_a_one_event_array_every_ready_handle_gets_its_turn) {
+    ts::Pair a = pair(), b = pair(), c = pair();
+    int ctx[3] = {};
+    ASSERT_EQ(io_reactor_add(reactor, a.local, &ctx[0], EVENT_WRITE), 0);
+    ASSERT_EQ(io_reactor_add(reactor, b.local, &ctx[1], EVENT_WRITE), 0);
+    ASSERT_EQ(io_reactor_add(reactor, c.local, &ctx[2], EVENT_WRITE), 0);
+    bool seen[3] = {};
+    io_event_t one[1];
+    for (int i = 0; i < 12; ++i) {
+        timeval tv = conformance::timeout_us(kDeadlineMs * 1000L);
+        ASSERT_EQ(io_reactor_wait(reactor, one, 1, &tv), 1);
+        for (int k = 0; k < 3; ++k) seen[k] = seen[k] || one[0].context == &ctx[k];
+    }
+    EXPECT_TRUE(seen[0] && seen[1] && seen[2]) << seen[0] << seen[1] << seen[2];
+}
+
 TEST_P(Readiness, a_closed_peer_is_readable_and_recv_tells_eof) {
     ts::Pair p = pair();
     int ctx = 0;
