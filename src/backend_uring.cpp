@@ -733,15 +733,15 @@ void UringBackend::on_poll_in(Sink &sink, Handle &h, int res, unsigned flags) {
     rearm_read_if_wanted(h);
 }
 
-// Re-armed now, submitted with the next wait: one event per handle per wait.
+// Re-armed by the next poll (deferred, not queued now: a full SQ would be
+// submitted at once and could report h twice in one wait).
 void UringBackend::on_watch(Sink &sink, Handle &h, int res) {
-    if (res != -ECANCELED && res != -EINTR) {
-        const unsigned r = res < 0 ? 0u : unsigned(res);
-        sink.watched(h, (r & POLLIN ? kReadyIn : 0u) | (r & POLLOUT ? kReadyOut : 0u) |
-                          (res < 0 || (r & (POLLERR | POLLNVAL)) ? kReadyErr : 0u) |
-                          (r & POLLHUP ? kReadyHup : 0u));
-    }
-    rearm_read_if_wanted(h);
+    if (res == -ECANCELED || res == -EINTR) return rearm_read_if_wanted(h);
+    const unsigned r = res < 0 ? 0u : unsigned(res);
+    sink.watched(h, (r & POLLIN ? kReadyIn : 0u) | (r & POLLOUT ? kReadyOut : 0u) |
+                        (res < 0 || (r & (POLLERR | POLLNVAL)) ? kReadyErr : 0u) |
+                        (r & POLLHUP ? kReadyHup : 0u));
+    if (wants_read(h) && !h.removed) defer(h, kDeferredRead);
 }
 
 void UringBackend::on_poll_out(Sink &sink, Handle &h, int res, unsigned flags) {
