@@ -269,6 +269,12 @@ io_reactor_s::~io_reactor_s() {
 }
 
 void io_reactor_s::close_all() {
+    // First the ready list's pins: a handle the caller removed earlier may
+    // be held by nothing else (an event was owed when it was removed), and
+    // this is its last reference. Registered ones are freed below.
+    for (Handle *h : ready)
+        if (--h->pins == 0 && h->removed) delete h;
+    ready.clear();
     std::vector<Handle *> all;
     all.reserve(handles.size());
     for (auto &entry : handles) all.push_back(entry.second);
@@ -277,8 +283,6 @@ void io_reactor_s::close_all() {
         h->removed = true;
         backend->detach(*h);
     }
-    for (Handle *h : ready) --h->pins;  // removed above; freed below or by the backend
-    ready.clear();
     for (auto &pending : unclaimed_accepts) ior::sys::close_socket(pending.second);
     for (Handle *h : all)
         if (h->pins == 0) delete h;
