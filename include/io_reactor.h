@@ -70,6 +70,8 @@
  *  R1. io_reactor_add takes any descriptor: connected or listening sockets
  *      (readable = a connection is pending; the caller accepts), pipes,
  *      ttys and regular files (always ready). Its file flags are not changed.
+ *      io_reactor_add_console registers stdin the same way;
+ *      io_reactor_add_listener keeps its accepting behaviour (contract 6).
  *  R2. The reactor does no I/O. io_reactor_wait reports level-triggered
  *      readiness: at most one event per handle per wait, whose event_type is
  *      a bitmask of EVENT_READ and EVENT_WRITE (as asked for), EVENT_ERROR
@@ -81,7 +83,8 @@
  *      for a registered handle, as the original documents for POSIX: the
  *      caller reads and writes itself. io_reactor_remove of a descriptor
  *      that is not registered returns 0, as the original's does.
- *  R4. Removal (contract 2), waiting (7) and bad calls (8) are as above.
+ *  R4. Removal (contract 2) and waiting (7) are as above; bad calls (8) too,
+ *      except where R1 and R3 say otherwise.
  *  R5. IOCP has no readiness mode yet: creating a readiness-mode reactor
  *      there fails with ENOSYS.
  */
