@@ -6,6 +6,7 @@
 
 #include "../conformance/conformance.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -42,6 +43,19 @@ protected:
             for (const io_event_t &e : wait_once(10000))
                 if (e.context == ctx && (e.event_type & flags) == flags) return e.event_type;
         return 0;
+    }
+
+    // Events for ctx over a whole quiet period: a wait may return early
+    // (contract 7), so this waits in a loop, as callers must.
+    int events_within(const void *ctx, int ms = kQuietMs) {
+        auto deadline = conformance::Clock::now() + std::chrono::milliseconds(ms);
+        int n = 0;
+        while (conformance::Clock::now() < deadline) {
+            auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - conformance::Clock::now());
+            for (const io_event_t &e : wait_once(std::max<long>(1, long(left.count()))))
+                n += e.context == ctx;
+        }
+        return n;
     }
 
 private:
