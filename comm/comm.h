@@ -13,6 +13,7 @@
 // user is dropped).
 #pragma once
 
+#include "admission.h"
 #include "config.h"
 #include "telnet.h"
 
@@ -78,7 +79,8 @@ public:
     void send_gmcp(std::string_view package, std::string_view json);
 
     // Logged-in sessions survive a dropped connection (net-dead); others
-    // are simply gone.
+    // are simply gone. Until this is set the user is logging in, and the
+    // login timeout applies.
     void set_keep_when_dropped(bool keep) { keep_ = keep; }
     // Ends the session: `farewell` is sent and flushed, then the connection
     // closes. on_disconnect follows at a safe point of the loop.
@@ -97,7 +99,8 @@ private:
     bool keep_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
-    Clock::time_point last_input_ = Clock::now();
+    Clock::time_point connected_at_ = Clock::now();
+    Clock::time_point last_input_ = connected_at_;
     Clock::time_point netdead_since_{};
 };
 
@@ -139,10 +142,12 @@ private:
     bool open_listeners(std::string &error);
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
+    std::string refusal(Link &link, bool &log_it);
     void on_input(Link &link, std::string_view bytes);
     void run_commands();
     void run_timers(Clock::time_point now);
     void begin_shutdown();
+    void finish_shutdown();
     void reap();
 
     void send(Link &link, std::string_view bytes);
@@ -157,7 +162,8 @@ private:
 
     Config cfg_;
     Application &app_;
-    Logger log_;
+    Logger log_;  // escapes control bytes: addresses and names come from clients
+    Admission admission_;
     io_reactor_t *reactor_ = nullptr;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;
