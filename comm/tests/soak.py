@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -242,7 +243,10 @@ def main():
     binary = os.path.abspath(a.binary)
     built = subprocess.run([binary, "--list-backends"], capture_output=True, text=True).stdout.split()
     backends = [b for b in a.backends.split(",") if b in built]
-    workdir = tempfile.mkdtemp(prefix="ior-soak-")
+    # A TMPDIR in the build tree for us and the integration runs: no clean-up
+    # of /tmp by anything else can take a run's files away.
+    workdir = tempfile.mkdtemp(prefix="soak-", dir=os.path.dirname(binary))
+    os.environ["TMPDIR"] = workdir
     print("soak: %s, backends %s, %d cycles, %d slowloris, %d runs; load average %s"
           % (binary, ",".join(backends), a.cycles, a.slowloris, a.runs,
              " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
@@ -266,6 +270,7 @@ def main():
     for r in [head, ["-" * w for w in widths]] + rows:
         print("| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |")
     print("load average after: " + " ".join(open("/proc/loadavg").read().split()[:3]))
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 
 
