@@ -70,6 +70,9 @@ public:
     const telnet::ClientInfo *client() const;
     bool compressed() const;
     Clock::time_point last_input() const { return last_input_; }
+    // Output bytes queued in the reactor for this connection (0 while
+    // net-dead and for the console): what the watermarks and the cap see.
+    std::size_t queued_output() const;
 
     // Output: "\n" ends lines. Dropped while net-dead.
     void write(std::string_view text);
@@ -99,8 +102,8 @@ private:
     bool keep_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
-    Clock::time_point connected_at_ = Clock::now();
-    Clock::time_point last_input_ = connected_at_;
+    Clock::time_point connected_at_{};  // set from Comm::now() on connect
+    Clock::time_point last_input_{};    // set from Comm::now() on connect
     Clock::time_point netdead_since_{};
 };
 
@@ -124,6 +127,12 @@ public:
     int run();
     // Safe from a signal handler or another thread.
     void request_shutdown();
+
+    // The clock every timer reads (idle, net-dead, flush deadlines). Tests
+    // replace it to let hours pass at once; set before run(), and it is
+    // called on the loop thread only.
+    void set_clock(std::function<Clock::time_point()> now) { clock_ = std::move(now); }
+    Clock::time_point now() const { return clock_ ? clock_() : Clock::now(); }
 
     // Moves `fresh`'s connection into the net-dead session `old` (same
     // player logging in again). `fresh` ends without on_disconnect.
@@ -164,6 +173,7 @@ private:
     Application &app_;
     Logger log_;  // escapes control bytes: addresses and names come from clients
     Admission admission_;
+    std::function<Clock::time_point()> clock_;
     io_reactor_t *reactor_ = nullptr;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;
