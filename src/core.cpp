@@ -304,7 +304,8 @@ void io_reactor_s::serve(Handle &h, std::uint8_t due) {
         else mark(h, kErrorEvent);
     }
     if (due & kWriteEvent) {
-        if (!h.out.empty() || !(h.interest & EVENT_WRITE)) return;  // owed again on drain
+        // Owed again on drain; never after EVENT_ERROR (nothing will drain).
+        if (!h.out.empty() || h.failed || !(h.interest & EVENT_WRITE)) return;
         if (has_room()) emit(h, EVENT_WRITE);
         else mark(h, kWriteEvent);
     }
