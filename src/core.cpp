@@ -393,7 +393,9 @@ void io_reactor_s::accepted(Handle &listener, socket_fd_t fd) {
 }
 
 void io_reactor_s::received(Handle &h, const char *data, std::size_t n) {
-    if (h.removed) return;
+    // A completion still in flight when the handle failed: nothing follows
+    // EVENT_ERROR, neither data nor EOF.
+    if (h.removed || h.failed) return;
     if (n == 0) {
         end_reading(h);
         h.close_owed = true;

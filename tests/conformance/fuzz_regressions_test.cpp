@@ -26,3 +26,34 @@ TEST_P(Conformance, no_write_event_after_an_error) {
 
 }  // namespace
 }  // namespace conformance
+
+namespace conformance {
+namespace {
+
+// Found by fuzz_reactor on io_uring: the peer reset, a write failed on the
+// reset (which takes the socket's error), and the read submitted next saw
+// a plain end of stream: an EVENT_CLOSE after the EVENT_ERROR.
+TEST_P(Conformance, no_close_event_after_a_write_error) {
+    ts::Pair p = pair();
+    int ctx = 0;
+    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    abort_now(p.peer);
+    // No wait before the write: the write, not a read, meets the reset.
+    char c = 'x';
+    int rc = 0;
+    for (int i = 0; i < 1000 && rc == 0; ++i) {
+        rc = io_reactor_post_write(reactor, p.local, &c, 1);
+        if (rc == 0) ts::sleep_ms(1);
+    }
+    Loop loop(reactor);
+    ASSERT_EQ(rc, -1) << "a write to a closed peer never failed";
+    loop.idle();
+    EXPECT_EQ(loop.count(EVENT_ERROR, &ctx), 1u) << loop.describe();
+    EXPECT_EQ(loop.count(EVENT_CLOSE, &ctx), 0u) << loop.describe();
+    ASSERT_FALSE(loop.seen.empty());
+    EXPECT_EQ(loop.seen.back().type, EVENT_ERROR) << "nothing after EVENT_ERROR: " << loop.describe();
+    EXPECT_EQ(io_reactor_remove(reactor, p.local), 0);
+}
+
+}  // namespace
+}  // namespace conformance
