@@ -25,6 +25,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -168,13 +169,22 @@ private:
     void new_pair(Slot &s, std::uint8_t opts) {
         if (s.local >= 0) return;
         int narrow = opts & 1;  // narrow buffers: output queues up in the reactor
-        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        // Non-blocking connect: libFuzzer's timers send signals, and a
+        // blocking connect would fail with EINTR.
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         FUZZ_CHECK(c >= 0, "socket: %s", strerror(errno));
         if (narrow) setsockopt(c, SOL_SOCKET, SO_RCVBUF, &kNarrow, sizeof kNarrow);
-        FUZZ_CHECK(connect(c, reinterpret_cast<sockaddr *>(&g_addr[narrow]), sizeof g_addr[narrow]) == 0,
-                   "connect: %s", strerror(errno));
-        int a = accept4(g_listener[narrow], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        FUZZ_CHECK(a >= 0, "accept: %s", strerror(errno));
+        int rc = connect(c, reinterpret_cast<sockaddr *>(&g_addr[narrow]), sizeof g_addr[narrow]);
+        FUZZ_CHECK(rc == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+        int a = -1;
+        for (int tries = 0; a < 0 && tries < 500; ++tries) {
+            a = accept4(g_listener[narrow], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (a >= 0) break;
+            FUZZ_CHECK(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, "accept: %s", strerror(errno));
+            pollfd p{g_listener[narrow], POLLIN, 0};
+            poll(&p, 1, 10);
+        }
+        FUZZ_CHECK(a >= 0, "no connection to accept after 500 tries");
         s = Slot{};
         s.local = a;
         s.peer = c;
