@@ -69,6 +69,9 @@ public:
     const telnet::ClientInfo *client() const;
     bool compressed() const;
     Clock::time_point last_input() const { return last_input_; }
+    // Output bytes queued in the reactor for this connection (0 while
+    // net-dead and for the console): what the watermarks and the cap see.
+    std::size_t queued_output() const;
 
     // Output: "\n" ends lines. Dropped while net-dead.
     void write(std::string_view text);
@@ -80,6 +83,13 @@ public:
     // Logged-in sessions survive a dropped connection (net-dead); others
     // are simply gone.
     void set_keep_when_dropped(bool keep) { keep_ = keep; }
+    // The player has logged in. Until then the connection runs on the
+    // pre-login budget (negotiation replies, subnegotiation bytes, lines;
+    // see Config): a client that has proved nothing cannot make the server
+    // work without end. Kept apart from keep_when_dropped on purpose: an
+    // application may keep a session without trusting it, or the reverse.
+    void set_logged_in() { logged_in_ = true; }
+    bool logged_in() const { return logged_in_; }
     // Ends the session: `farewell` is sent and flushed, then the connection
     // closes. on_disconnect follows at a safe point of the loop.
     void disconnect(std::string_view farewell);
@@ -95,9 +105,10 @@ private:
     Link *link_ = nullptr;
     std::string address_;
     bool keep_ = false;
+    bool logged_in_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
-    Clock::time_point last_input_ = Clock::now();
+    Clock::time_point last_input_{};  // set from Comm::now() on connect
     Clock::time_point netdead_since_{};
 };
 
@@ -122,6 +133,12 @@ public:
     // Safe from a signal handler or another thread.
     void request_shutdown();
 
+    // The clock every timer reads (idle, net-dead, flush deadlines). Tests
+    // replace it to let hours pass at once; set before run(), and it is
+    // called on the loop thread only.
+    void set_clock(std::function<Clock::time_point()> now) { clock_ = std::move(now); }
+    Clock::time_point now() const { return clock_ ? clock_() : Clock::now(); }
+
     // Moves `fresh`'s connection into the net-dead session `old` (same
     // player logging in again). `fresh` ends without on_disconnect.
     bool reattach(User &old, User &fresh);
@@ -140,12 +157,17 @@ private:
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
     void on_input(Link &link, std::string_view bytes);
+    void take_input(Link &link, std::string_view bytes);
+    std::string over_budget(const Link &link) const;
     void run_commands();
     void run_timers(Clock::time_point now);
     void begin_shutdown();
+    void finish_shutdown();
     void reap();
 
     void send(Link &link, std::string_view bytes);
+    void write_batch(Link &link);
+    void post(Link &link, std::string_view bytes);
     void check_output(Link &link);
     void update_interest(Link &link);
     void lose_link(Link &link, const std::string &why, bool flush = true);
@@ -158,6 +180,7 @@ private:
     Config cfg_;
     Application &app_;
     Logger log_;
+    std::function<Clock::time_point()> clock_;
     io_reactor_t *reactor_ = nullptr;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;
