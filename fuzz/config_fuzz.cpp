@@ -1,7 +1,8 @@
 // The configuration parser (comm/config.h) on arbitrary text, and the
 // listen-spec parser on arbitrary values. Invariants: no crash; a failure
 // always says where ("NAME:LINE: ..." with a line that exists, or
-// "NAME: ..." for what belongs to no line) and is bounded by the input;
+// "NAME: ..." for what belongs to no line), is printable ASCII (file text
+// escaped) and is bounded by the input;
 // a success is a consistent configuration; parsing is deterministic.
 #include "config.h"
 #include "fuzz_input.h"
@@ -19,6 +20,12 @@ std::size_t count_lines(std::string_view text) {
 }
 
 void check_error(std::string_view text, const std::string &error) {
+    // Quoted file text is escaped: a NUL cannot cut the message, nor an ESC
+    // sequence rewrite the operator's terminal.
+    for (char ch : error) {
+        auto c = static_cast<unsigned char>(ch);
+        FUZZ_CHECK(c >= 0x20 && c < 0x7f, "raw byte %#x in the error: %s", c, fuzz::show(error).c_str());
+    }
     FUZZ_CHECK(error.size() > kName.size() + 2 && error.compare(0, kName.size(), kName) == 0,
                "error without the file name: %s", fuzz::show(error).c_str());
     std::string_view rest = std::string_view(error).substr(kName.size());
