@@ -20,4 +20,9 @@ std::string clean_text(std::string_view text);
 // sent can end the line or drive the operator's terminal.
 std::string escape_controls(std::string_view line);
 
+// Raw bytes quoted in a message (a config file's text, a client's last
+// input): printable ASCII as is, everything else and the backslash as \xNN,
+// so a NUL can't cut the message and nothing in it can drive a terminal.
+std::string escape_bytes(std::string_view bytes);
+
 }  // namespace comm
