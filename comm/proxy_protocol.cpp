@@ -252,11 +252,13 @@ Parser::Status Parser::parse_v1_line(std::string_view line) {
                     std::to_string(f.size() - 1));
     bool v6 = f[0] == "TCP6";
     IpAddress src, dst;
-    for (auto [text, ip, what] : {std::tuple{f[1], &src, "source"}, std::tuple{f[2], &dst, "destination"}}) {
-        if (!parse_ip(text, *ip) || ip->v6 != v6)
-            return fail(std::string("PROXY v1 header: bad ") + what + " address \"" + escape_for_log(text) +
-                        "\" for " + std::string(f[0]));
-    }
+    auto bad_address = [&](std::string_view text, IpAddress &ip) { return !parse_ip(text, ip) || ip.v6 != v6; };
+    auto address_error = [&](const char *what, std::string_view text) {
+        return fail(std::string("PROXY v1 header: bad ") + what + " address \"" + escape_for_log(text) + "\" for " +
+                    std::string(f[0]));
+    };
+    if (bad_address(f[1], src)) return address_error("source", f[1]);
+    if (bad_address(f[2], dst)) return address_error("destination", f[2]);
     unsigned sport, dport;
     if (!parse_number(f[3], 65535, sport)) return fail("PROXY v1 header: bad source port \"" + escape_for_log(f[3]) + "\"");
     if (!parse_number(f[4], 65535, dport)) return fail("PROXY v1 header: bad destination port \"" + escape_for_log(f[4]) + "\"");

@@ -98,7 +98,10 @@ std::shared_ptr<Context> Context::server(const std::string &cert_path, const std
         return nullptr;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
-        error = "tls: bad key " + key_path + ": " + openssl_errors();
+        std::string why = openssl_errors();
+        error = why.find("mismatch") != std::string::npos
+                    ? "tls: key " + key_path + " does not match certificate " + cert_path + " (" + why + ")"
+                    : "tls: bad key " + key_path + ": " + why;
         return nullptr;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

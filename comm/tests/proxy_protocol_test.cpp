@@ -92,7 +92,8 @@ TEST(ProxyV1, unknown_ignores_the_rest_and_has_no_address) {
 
 TEST(ProxyV1, longest_legal_header_is_accepted) {
     std::string a = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
-    std::string h = "PROXY TCP6 " + a + " " + a + " 65535 65535\r\n";
+    // The spec's worst case: UNKNOWN with two full IPv6 addresses and ports.
+    std::string h = "PROXY UNKNOWN " + a + " " + a + " 65535 65535\r\n";
     ASSERT_EQ(h.size(), kMaxV1Header);
     Parser p;
     EXPECT_EQ(feed_bytewise(p, h).status, Parser::Status::done);
