@@ -214,13 +214,22 @@ Parser::Status Parser::check_signature() {
         if (b.size() >= kV2Signature.size()) version_ = 2;
         return status_;
     }
-    return fail("no PROXY protocol header (first bytes: \"" + escape_for_log(b, 16) + "\")");
+    // Quote up to the first byte that fits neither, so the message does not
+    // depend on how the bytes were split into reads.
+    std::size_t same = 0;
+    for (std::string_view sig : {kV1Prefix, kV2Signature}) {
+        std::size_t n = 0;
+        while (n < b.size() && n < sig.size() && b[n] == sig[n]) ++n;
+        same = std::max(same, n);
+    }
+    return fail("no PROXY protocol header (first bytes: \"" + escape_for_log(b.substr(0, same + 1), 16) + "\")");
 }
 
 Parser::Status Parser::try_v1(std::string &rest) {
     std::size_t limit = std::min(buf_.size(), kMaxV1Header);
     for (std::size_t i = kV1Prefix.size(); i < limit; ++i) {
         auto c = static_cast<unsigned char>(buf_[i]);
+        if (c == '\r' && i + 1 >= kMaxV1Header) break;  // its LF would be byte 108
         if (c == '\r' && i + 1 < buf_.size()) {
             if (buf_[i + 1] != '\n') return fail("PROXY v1 header: CR not followed by LF");
             if (parse_v1_line(std::string_view(buf_).substr(0, i)) == Status::failed) return status_;
