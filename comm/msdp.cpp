@@ -61,7 +61,10 @@ private:
     }
 
     bool value(Value &v, std::size_t depth) {
-        if (done() || !is_marker(peek()) || peek() == VAR || peek() == VAL) {
+        // Anything but an opening marker starts a string (possibly empty:
+        // "VAL ARRAY_CLOSE" is an empty last item; a stray close is the
+        // caller's to reject).
+        if (done() || (peek() != TABLE_OPEN && peek() != ARRAY_OPEN)) {
             v = Value::string(text());
             return true;
         }
@@ -69,10 +72,7 @@ private:
             return fail("nested deeper than " + std::to_string(limits_.max_depth));
         unsigned char open = peek();
         ++at_;
-        if (open == TABLE_OPEN) return table(v, depth + 1);
-        if (open == ARRAY_OPEN) return array(v, depth + 1);
-        return fail(std::string(open == TABLE_CLOSE ? "TABLE_CLOSE" : "ARRAY_CLOSE") + " without an open at byte " +
-                    std::to_string(at_ - 1));
+        return open == TABLE_OPEN ? table(v, depth + 1) : array(v, depth + 1);
     }
 
     bool table(Value &v, std::size_t depth) {

@@ -52,7 +52,10 @@ struct Value {
 using Variables = std::vector<std::pair<std::string, Value>>;
 
 struct Limits {
-    std::size_t max_depth = 8;     // nested tables/arrays
+    // Nested tables/arrays. Old-style arrays (VAL VAL after one VAR) are
+    // not counted, so a value may be up to 2 * max_depth + 1 deep; still
+    // bounded, and encode() writes them as ARRAY_OPEN .. ARRAY_CLOSE.
+    std::size_t max_depth = 8;
     std::size_t max_items = 1024;  // names + values in one message
 };
 

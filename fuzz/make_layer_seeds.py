@@ -72,3 +72,18 @@ tls("truncated-record", b"\x16\x03\x01\x40\x00\x01")
 tls("plain-text", b"look\r\n")
 tls("telnet", b"\xff\xfd\x18\xff\xfb\x1f")
 tls("sslv2-hello", b"\x80\x2e\x01\x00\x02")
+
+# msdp: flag byte (bit0: NEW-ENVIRON), depth byte, limit u16, payload
+def msdp(name, payload, environ=False, depth=8, limit=256):
+    write("msdp", name, struct.pack("<BBH", 1 if environ else 0, depth, limit) + payload)
+
+
+VAR, VAL, TO, TC, AO, AC = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05", b"\x06"
+msdp("report", VAR + b"REPORT" + VAL + AO + VAL + b"HEALTH" + VAL + b"MANA" + AC)
+msdp("list", VAR + b"LIST" + VAL + b"COMMANDS")
+msdp("room", VAR + b"ROOM" + VAL + TO + VAR + b"VNUM" + VAL + b"6008" + VAR + b"EXITS" + VAL + TO
+     + VAR + b"n" + VAL + b"6011" + TC + TC)
+msdp("unclosed", VAR + b"X" + VAL + AO + VAL + b"a")
+msdp("mnes-is", b"\x00\x00CLIENT_NAME\x01MUDLET\x00CLIENT_VERSION\x014.17\x00MTTS\x012825"
+     b"\x03IPADDRESS\x01203.0.113.9", environ=True)
+msdp("mnes-send", b"\x01\x00CHARSET\x00CLIENT_NAME\x00A\x02\x02", environ=True)

@@ -75,6 +75,18 @@ TEST(Msdp, nested_tables_and_arrays) {
     EXPECT_EQ(encode(v), m("^ROOM={^VNUM=6008^NAME=The Square ^EXITS={^n=6011^e=6012}^TAGS=[=safe =[=x]]}"));
 }
 
+// Found by fuzz/msdp_fuzz.cpp: an empty last array item (VAL ARRAY_CLOSE)
+// was taken for a nesting and failed the depth check.
+TEST(Msdp, empty_items_before_a_close_are_empty_strings) {
+    Variables v;
+    std::string error;
+    ASSERT_TRUE(parse(m("^X=[=]^T={^k=}"), v, error, Limits{1, 100})) << error;
+    EXPECT_EQ(v[0].second, Value::array({Value::string("")}));
+    EXPECT_EQ(v[1].second, Value::make_table({{"k", Value::string("")}}));
+    ASSERT_TRUE(parse(m("^=^="), v, error, Limits{0, 100})) << error;
+    ASSERT_TRUE(parse(encode(v), v, error, Limits{1, 100})) << error;
+}
+
 TEST(Msdp, encode_round_trips_and_drops_marker_bytes) {
     Variables v{{"A\x01", Value::string("x\x02y")}, {"T", Value::make_table({{"k", Value::array({})}})}};
     std::string wire = encode(v);
@@ -90,8 +102,8 @@ TEST(Msdp, every_malformed_message_has_its_own_error) {
     EXPECT_EQ(error_of(""), "MSDP: empty MSDP message");
     EXPECT_EQ(error_of("=value^X"), "MSDP: expected VAR at byte 0");
     EXPECT_EQ(error_of("^X=1]"), "MSDP: expected VAR at byte 4");
-    EXPECT_EQ(error_of("^X=}"), "MSDP: TABLE_CLOSE without an open at byte 3");
-    EXPECT_EQ(error_of("^X=]"), "MSDP: ARRAY_CLOSE without an open at byte 3");
+    EXPECT_EQ(error_of("^X=}"), "MSDP: expected VAR at byte 3");  // a close without an open
+    EXPECT_EQ(error_of("^X=]"), "MSDP: expected VAR at byte 3");
     EXPECT_EQ(error_of("^X={^a=1"), "MSDP: table not closed");
     EXPECT_EQ(error_of("^X=[=a"), "MSDP: array not closed");
     EXPECT_EQ(error_of("^X={=a=1}"), "MSDP: expected VAR or TABLE_CLOSE in a table at byte 4");
