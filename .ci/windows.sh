@@ -28,3 +28,6 @@ wine cmd /c exit >/dev/null 2>&1 || true
 # One test at a time: wine's server is shared, and timing-sensitive tests
 # (timeouts, wakeups) need the CPU they ask for.
 ctest --test-dir "$dir" --output-on-failure --timeout 300
+# Packaging: install this build, build consumers with the mingw toolchain
+# against it (DLL and static, find_package and pkg-config), run them here.
+tests/package/mingw_test.sh "$dir"

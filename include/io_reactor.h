@@ -1,4 +1,5 @@
-/*
+/**
+ * \file io_reactor.h
  * io_reactor.h - a portable I/O reactor for single-threaded interactive
  * servers (LPMud drivers and the like).
  *
@@ -49,9 +50,39 @@
  *  8. Bad calls. A NULL reactor, an unknown or already-removed handle, or a
  *     bad argument gets -1 and an error code (io_reactor_last_error), never a
  *     crash. Apart from io_reactor_wakeup a reactor is used from one thread.
+ *
+ * VERSIONS
+ *  IO_REACTOR_VERSION_MAJOR/MINOR/PATCH name the header's version (the build
+ *  reads the project version from here); io_reactor_version() names the
+ *  library's, which may be newer when a shared library was upgraded.
  */
 #ifndef IO_REACTOR_H
 #define IO_REACTOR_H
+
+/** Major version: changes break the API or ABI (while 0, so may a minor). */
+#define IO_REACTOR_VERSION_MAJOR 0
+/** Minor version: additions. */
+#define IO_REACTOR_VERSION_MINOR 1
+/** Patch version: fixes only. */
+#define IO_REACTOR_VERSION_PATCH 0
+/** The version as one number, 0xMMmmpp, comparable with io_reactor_version(). */
+#define IO_REACTOR_VERSION_HEX \
+    ((IO_REACTOR_VERSION_MAJOR << 16) | (IO_REACTOR_VERSION_MINOR << 8) | IO_REACTOR_VERSION_PATCH)
+
+/* IO_REACTOR_API marks what a shared library exports; it is built with
+ * hidden visibility, so nothing else leaves it. Callers need no define:
+ * Windows functions link through the import library without dllimport. */
+#if defined(_WIN32)
+#if defined(IO_REACTOR_BUILDING_SHARED)
+#define IO_REACTOR_API __declspec(dllexport)
+#else
+#define IO_REACTOR_API
+#endif
+#elif defined(__GNUC__)
+#define IO_REACTOR_API __attribute__((visibility("default")))
+#else
+#define IO_REACTOR_API
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -60,12 +91,14 @@
 #include <winsock2.h>
 #ifndef IO_REACTOR_SOCKET_FD_T_DEFINED
 #define IO_REACTOR_SOCKET_FD_T_DEFINED
+/** A socket: SOCKET on Windows, a file descriptor elsewhere. */
 typedef SOCKET socket_fd_t;
 #endif
 #else
 #include <sys/time.h>
 #ifndef IO_REACTOR_SOCKET_FD_T_DEFINED
 #define IO_REACTOR_SOCKET_FD_T_DEFINED
+/** A socket: a file descriptor here, SOCKET on Windows. */
 typedef int socket_fd_t;
 #endif
 #endif
@@ -74,82 +107,139 @@ typedef int socket_fd_t;
 extern "C" {
 #endif
 
-/* Event types (values fixed by the driver header). */
-#define IO_EVENT_NONE 0x00 /* a cancelled entry: skip it (contract 2) */
-#define EVENT_READ    0x01
-#define EVENT_WRITE   0x02
-#define EVENT_ERROR   0x04
-#define EVENT_CLOSE   0x08
-#define EVENT_ACCEPT  0x10
+/** \name Event types (values fixed by the driver header) */
+/**@{*/
+#define IO_EVENT_NONE 0x00 /**< a cancelled entry: skip it (contract 2) */
+#define EVENT_READ    0x01 /**< bytes arrived (in io_event_t.buffer) */
+#define EVENT_WRITE   0x02 /**< all posted output is in the kernel's hands */
+#define EVENT_ERROR   0x04 /**< the handle failed (io_event_t.error) */
+#define EVENT_CLOSE   0x08 /**< the peer closed (orderly EOF) */
+#define EVENT_ACCEPT  0x10 /**< a new connection (io_event_t.accepted_fd) */
+/**@}*/
 
+/** One event, as io_reactor_wait stores it. */
 typedef struct io_event_s {
-    void *context;          /* the context given when the handle was added */
-    int event_type;         /* exactly one EVENT_* value, or IO_EVENT_NONE */
-    int bytes_transferred;  /* EVENT_READ: bytes in buffer */
-    void *buffer;           /* EVENT_READ: the bytes (reactor-owned) */
+    void *context;          /**< the context given when the handle was added */
+    int event_type;         /**< exactly one EVENT_* value, or IO_EVENT_NONE */
+    int bytes_transferred;  /**< EVENT_READ: bytes in buffer */
+    void *buffer;           /**< EVENT_READ: the bytes (reactor-owned) */
     /* Additions to the driver header's fields: */
-    socket_fd_t fd;          /* the handle this event is for */
-    socket_fd_t accepted_fd; /* EVENT_ACCEPT: the new connection */
-    int error;               /* EVENT_ERROR: errno (POSIX) or WSA code */
+    socket_fd_t fd;          /**< the handle this event is for */
+    socket_fd_t accepted_fd; /**< EVENT_ACCEPT: the new connection */
+    int error;               /**< EVENT_ERROR: errno (POSIX) or WSA code */
 } io_event_t;
 
+/** A reactor (opaque). */
 typedef struct io_reactor_s io_reactor_t;
 
-/* Trace hook: the library never prints; it hands lines to this hook. */
+/** Trace hook: the library never prints; it hands lines to this hook. */
 typedef void (*io_reactor_trace_fn)(void *user, const char *line);
 
+/** Options for io_reactor_create_with; zero fields take the defaults. */
 typedef struct io_reactor_config_s {
-    /* "auto" or NULL (the environment variable IO_REACTOR_BACKEND may then
+    /** "auto" or NULL (the environment variable IO_REACTOR_BACKEND may then
      * name one), or "epoll", "io_uring", "poll", "iocp". */
     const char *backend;
-    int max_events;      /* kernel events fetched per wait; 0: 128 */
-    int pool_size;       /* operation contexts kept for reuse; 0: 256 */
-    io_reactor_trace_fn trace;
-    void *trace_user;
+    int max_events;      /**< kernel events fetched per wait; 0: 128 */
+    int pool_size;       /**< operation contexts kept for reuse; 0: 256 */
+    io_reactor_trace_fn trace; /**< NULL: no tracing */
+    void *trace_user;          /**< handed to the trace hook unchanged */
 } io_reactor_config_t;
 
+/** Counters from io_reactor_get_stats. */
 typedef struct io_reactor_stats_s {
-    size_t handles;          /* registered handles */
-    size_t queued_bytes;     /* output queued over all handles */
-    size_t contexts_live;    /* per-operation contexts the backend holds */
-    size_t contexts_pooled;  /* of those, idle in the pool */
-    size_t state_bytes;      /* user-space bytes of per-handle state */
+    size_t handles;          /**< registered handles */
+    size_t queued_bytes;     /**< output queued over all handles */
+    size_t contexts_live;    /**< per-operation contexts the backend holds */
+    size_t contexts_pooled;  /**< of those, idle in the pool */
+    size_t state_bytes;      /**< user-space bytes of per-handle state */
 } io_reactor_stats_t;
 
-/* Lifecycle */
-io_reactor_t *io_reactor_create(void);
-io_reactor_t *io_reactor_create_with(const io_reactor_config_t *config);
-void io_reactor_destroy(io_reactor_t *reactor);
+/** \name Lifecycle */
+/**@{*/
+/** Creates a reactor on the automatic backend choice (io_uring, then epoll,
+ * then poll; iocp on Windows). Returns NULL on failure
+ * (io_reactor_last_error(NULL) says why). */
+IO_REACTOR_API io_reactor_t *io_reactor_create(void);
+/** Creates a reactor as \p config says; NULL \p config or zeroed fields mean
+ * the defaults. An unknown or unavailable backend name fails (NULL). */
+IO_REACTOR_API io_reactor_t *io_reactor_create_with(const io_reactor_config_t *config);
+/** Releases the reactor and its queued output; the caller's sockets stay
+ * open. NULL is ignored. */
+IO_REACTOR_API void io_reactor_destroy(io_reactor_t *reactor);
+/**@}*/
 
-/* Handles */
-int io_reactor_add(io_reactor_t *reactor, socket_fd_t fd, void *context, int events);
-int io_reactor_add_listener(io_reactor_t *reactor, socket_fd_t fd, void *context);
-int io_reactor_add_console(io_reactor_t *reactor, void *context);
-int io_reactor_modify(io_reactor_t *reactor, socket_fd_t fd, int events);
-int io_reactor_remove(io_reactor_t *reactor, socket_fd_t fd);
+/** \name Handles */
+/**@{*/
+/** Registers socket \p fd with interest \p events (EVENT_READ, EVENT_WRITE,
+ * or both); its events carry \p context. Returns 0, or -1 (e.g. EEXIST
+ * when already registered). */
+IO_REACTOR_API int io_reactor_add(io_reactor_t *reactor, socket_fd_t fd, void *context, int events);
+/** Registers a listening socket; the reactor accepts and delivers each new
+ * connection as EVENT_ACCEPT (contract 6). Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_add_listener(io_reactor_t *reactor, socket_fd_t fd, void *context);
+/** Registers standard input (io_reactor_console_fd()) for EVENT_READ.
+ * Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_add_console(io_reactor_t *reactor, void *context);
+/** Replaces the interest set of \p fd; without EVENT_READ reading pauses
+ * (contract 5). Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_modify(io_reactor_t *reactor, socket_fd_t fd, int events);
+/** Unregisters \p fd: from its return on no event for it is delivered and
+ * its context may be freed (contract 2). Queued output is dropped; the
+ * socket is not closed. Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_remove(io_reactor_t *reactor, socket_fd_t fd);
+/**@}*/
 
-/* I/O. post_read exists for drivers written against the completion-style
- * header: reading is continuous while EVENT_READ is set, so with a NULL
- * buffer it only checks that fd is registered. A caller-owned buffer is
- * refused (EINVAL): read data always arrives in reactor buffers. */
-int io_reactor_post_read(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
-int io_reactor_post_write(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
-size_t io_reactor_queued_bytes(io_reactor_t *reactor, socket_fd_t fd);
+/** \name I/O */
+/**@{*/
+/** Kept for drivers written against the completion-style header: reading is
+ * continuous while EVENT_READ is set, so with a NULL buffer it only checks
+ * that fd is registered. A caller-owned buffer is refused (EINVAL): read
+ * data always arrives in reactor buffers. */
+IO_REACTOR_API int io_reactor_post_read(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
+/** Sends \p len bytes from \p buffer, queueing whatever the kernel does not
+ * take at once (contract 4); \p buffer is free on return. Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_post_write(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
+/** Bytes posted to \p fd and not yet handed to the kernel (0 for an unknown
+ * handle): the measure for backpressure. */
+IO_REACTOR_API size_t io_reactor_queued_bytes(io_reactor_t *reactor, socket_fd_t fd);
+/** The console handle: what io_reactor_add_console registers (stdin). */
+IO_REACTOR_API socket_fd_t io_reactor_console_fd(void);
+/**@}*/
 
-/* The console handle: what io_reactor_add_console registered (stdin). */
-socket_fd_t io_reactor_console_fd(void);
+/** \name Event loop */
+/**@{*/
+/** Waits for events and stores up to \p max_events of them in \p events.
+ * \p timeout NULL waits without limit; sub-millisecond values round up.
+ * Returns the number stored (0 on timeout, wakeup or signal: wait in a
+ * loop), or -1 (contract 7). */
+IO_REACTOR_API int io_reactor_wait(io_reactor_t *reactor, io_event_t *events,
+                                   int max_events, struct timeval *timeout);
+/** Makes a current or the next io_reactor_wait return early. The one call
+ * that is safe from any thread. Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_wakeup(io_reactor_t *reactor);
+/**@}*/
 
-/* Event loop */
-int io_reactor_wait(io_reactor_t *reactor, io_event_t *events,
-                    int max_events, struct timeval *timeout);
-int io_reactor_wakeup(io_reactor_t *reactor);
-
-/* Introspection */
-const char *io_reactor_backend_name(const io_reactor_t *reactor);
-const char *const *io_reactor_backends(void); /* NULL-terminated, built in */
-int io_reactor_last_error(const io_reactor_t *reactor);
-const char *io_reactor_strerror(int error);
-int io_reactor_get_stats(const io_reactor_t *reactor, io_reactor_stats_t *stats);
+/** \name Introspection */
+/**@{*/
+/** The backend this reactor runs on: "io_uring", "epoll", "poll", "iocp". */
+IO_REACTOR_API const char *io_reactor_backend_name(const io_reactor_t *reactor);
+/** The backends built into the library, NULL-terminated (a listed backend
+ * may still be unavailable at run time, e.g. io_uring under seccomp). */
+IO_REACTOR_API const char *const *io_reactor_backends(void);
+/** The error code (errno or WSA code) of the last failed call on
+ * \p reactor; with NULL, of the last failed create or NULL-reactor call. */
+IO_REACTOR_API int io_reactor_last_error(const io_reactor_t *reactor);
+/** A message for an error code from io_reactor_last_error or io_event_t.error. */
+IO_REACTOR_API const char *io_reactor_strerror(int error);
+/** Fills \p stats with the reactor's current counters. Returns 0 or -1. */
+IO_REACTOR_API int io_reactor_get_stats(const io_reactor_t *reactor, io_reactor_stats_t *stats);
+/** The library's version as 0xMMmmpp (see IO_REACTOR_VERSION_HEX); it can
+ * differ from the header's when a shared library was replaced. */
+IO_REACTOR_API unsigned io_reactor_version(void);
+/** The library's version as text, "MAJOR.MINOR.PATCH". */
+IO_REACTOR_API const char *io_reactor_version_string(void);
+/**@}*/
 
 #ifdef __cplusplus
 }
