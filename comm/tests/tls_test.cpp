@@ -1,6 +1,7 @@
 // The server layer against a real OpenSSL client, both in memory: the
 // client's ciphertext goes to Layer::receive, the layer's `down` bytes go
 // to the client. No sockets, so every case is exact and fast.
+#include "proxy_protocol.h"
 #include "tls.h"
 
 #include <gtest/gtest.h>
@@ -343,4 +344,35 @@ TEST(TlsSelfSigned, unwritable_path_says_why) {
 TEST(Tls, is_available_in_this_build) {
     EXPECT_TRUE(available());
     EXPECT_EQ(library_version().rfind("OpenSSL 3", 0), 0u);
+}
+
+// The stack transport.h describes: socket -> PROXY -> TLS, with the PROXY
+// header and the ClientHello arriving in one read, as a load balancer sends them.
+TEST(TlsStack, proxy_header_then_tls_in_one_read) {
+    comm::proxy::ProxyLayer proxy;
+    Layer tls(server_context());
+    Client client;
+    SSL_do_handshake(client.ssl);
+    std::string first = "PROXY TCP6 2001:db8::7 ::1 40000 4443\r\n" + client.take_output();
+    std::string up, down, app;
+    proxy.receive(first, up, down);
+    EXPECT_EQ(proxy.state(), TransportState::open);
+    EXPECT_EQ(proxy.header().source, "[2001:db8::7]:40000");
+    tls.receive(up, app, down);
+    for (int round = 0; round < 10 && tls.state() == TransportState::handshaking; ++round) {
+        std::string to_socket;
+        proxy.send(std::exchange(down, {}), to_socket);
+        client.give(to_socket);
+        SSL_do_handshake(client.ssl);
+        std::string from_socket = client.take_output(), tls_in;
+        proxy.receive(from_socket, tls_in, down);
+        tls.receive(tls_in, app, down);
+    }
+    ASSERT_EQ(tls.state(), TransportState::open) << tls.error();
+    client.write("hello through both\r\n");
+    std::string tls_in;
+    proxy.receive(client.take_output(), tls_in, down);
+    tls.receive(tls_in, app, down);
+    EXPECT_EQ(app, "hello through both\r\n");
+    EXPECT_EQ(proxy.buffered() + tls.buffered(), 0u);
 }
