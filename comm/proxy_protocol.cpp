@@ -161,6 +161,11 @@ IpAddress from_bytes(bool v6, const std::uint8_t *b) {
 
 unsigned be16(const std::uint8_t *b) { return static_cast<unsigned>(b[0] << 8 | b[1]); }
 
+std::string hex_byte(unsigned char c) {
+    static const char hex[] = "0123456789abcdef";
+    return std::string("0x") + hex[c >> 4] + hex[c & 15];
+}
+
 }  // namespace
 
 bool parse_ip(std::string_view text, IpAddress &out) {
@@ -239,7 +244,7 @@ Parser::Status Parser::try_v1(std::string &rest) {
             return status_ = Status::done;
         }
         if (c != '\r' && (c < 0x20 || c > 0x7e))
-            return fail("PROXY v1 header: non-printable byte 0x" + escape_for_log(std::string_view(buf_).substr(i, 1)).substr(2));
+            return fail("PROXY v1 header: non-printable byte " + hex_byte(c));
     }
     if (buf_.size() >= kMaxV1Header)
         return fail("PROXY v1 header: no CRLF within " + std::to_string(kMaxV1Header) + " bytes");
@@ -333,11 +338,8 @@ Parser::Status Parser::parse_v2_body(std::uint8_t command, std::uint8_t family, 
         return status_;
     case 0x12: case 0x22: case 0x32:
         return fail("PROXY v2 header: a datagram (UDP) connection on a stream listener");
-    default: {
-        static const char hex[] = "0123456789abcdef";
-        return fail(std::string("PROXY v2 header: unknown address family/protocol 0x") + hex[family >> 4] +
-                    hex[family & 15]);
-    }
+    default:
+        return fail("PROXY v2 header: unknown address family/protocol " + hex_byte(family));
     }
 }
 
