@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace comm::environ {
+namespace comm::newenv {
 
 namespace {
 
@@ -112,4 +112,4 @@ bool apply(const Message &m, Mnes &mnes) {
     return true;
 }
 
-}  // namespace comm::environ
+}  // namespace comm::newenv

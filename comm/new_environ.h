@@ -11,7 +11,8 @@
 #include <string_view>
 #include <vector>
 
-namespace comm::environ {
+// Not "environ": that is a macro in mingw's stdlib.h.
+namespace comm::newenv {
 
 inline constexpr std::uint8_t kOption = 39;
 enum : std::uint8_t { IS = 0, SEND = 1, INFO = 2 };
@@ -53,4 +54,4 @@ const std::vector<std::string> &mnes_variables();
 // others are ignored); false if the message is a SEND (a client asking us).
 bool apply(const Message &m, Mnes &mnes);
 
-}  // namespace comm::environ
+}  // namespace comm::newenv

@@ -43,7 +43,7 @@ void msdp_case(std::string_view payload, std::size_t depth, std::size_t items) {
 }
 
 void environ_case(std::string_view payload, std::size_t max_vars, std::size_t max_len) {
-    using namespace comm::environ;
+    using namespace comm::newenv;
     Message m;
     m.vars.resize(1);
     std::string error;
@@ -66,10 +66,10 @@ void environ_case(std::string_view payload, std::size_t max_vars, std::size_t ma
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    bool environ = in.flag();
+    bool new_environ = in.flag();
     std::size_t a = in.range(0, 16), b = in.range(0, 512);
     std::string_view payload = in.rest();
-    if (environ)
+    if (new_environ)
         environ_case(payload, a, b);
     else
         msdp_case(payload, a, b);

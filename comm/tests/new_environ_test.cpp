@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace comm::environ;
+using namespace comm::newenv;
 
 namespace {
 
