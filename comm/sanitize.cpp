@@ -67,16 +67,16 @@ std::string escape_controls(std::string_view line) {
     return out;
 }
 
-std::string escape_bytes(std::string_view bytes) {
+std::string escape_bytes(std::string_view bytes, std::size_t max) {
     std::string out;
-    out.reserve(bytes.size());
-    for (char ch : bytes) {
+    for (char ch : bytes.substr(0, max)) {
         auto c = static_cast<std::uint8_t>(ch);
         if (c >= 0x20 && c < 0x7f && c != '\\')
             out += ch;
         else
             append_hex(out, c);
     }
+    if (bytes.size() > max) out += "...";
     return out;
 }
 
