@@ -95,12 +95,16 @@
  *      limit) and reported as in R2, level-triggered. The console keeps
  *      its reader thread: io_reactor_add_console's EVENT_READ carries the
  *      bytes in buffer, as the original's Windows reactor delivered them.
- *      The original's Windows completion forms, post_read into a caller's
- *      buffer (EVENT_READ with bytes_transferred) and post_write (EVENT_WRITE
- *      when sent), are not built yet: both fail with IO_REACTOR_ENOPOSTED
- *      rather than pass for a read or write that never happens
- *      (post_read(fd, NULL, 0) stays a no-op). A driver's POSIX path,
- *      recv() after EVENT_READ and send() after EVENT_WRITE, works there.
+ *      The original's Windows completion forms work there too:
+ *      post_read(fd, buf, len) posts a read into the caller's buffer (valid
+ *      until it completes) and completes as EVENT_READ with buffer = buf
+ *      and bytes_transferred, EVENT_CLOSE when the peer closed (0 bytes),
+ *      or EVENT_ERROR; while one is posted, the handle's EVENT_READ
+ *      readiness is not reported. post_write(fd, buf, len) sends a copy of
+ *      the bytes and completes as EVENT_WRITE with bytes_transferred (or
+ *      EVENT_ERROR). len 0 is a no-op for both; a NULL buffer with len > 0
+ *      fails with EINVAL. A driver's POSIX path, recv() after EVENT_READ
+ *      and send() after EVENT_WRITE, works there as well.
  *
  * VERSIONS
  *  IO_REACTOR_VERSION_MAJOR/MINOR/PATCH name the header's version (the build
@@ -173,9 +177,6 @@ extern "C" {
 /**@{*/
 #define IO_REACTOR_ELISTENER  20001 /**< io_reactor_add: a listening socket */
 #define IO_REACTOR_ENOTSOCKET 20002 /**< io_reactor_add: not a socket */
-/** readiness mode on Windows: post_read into a caller's buffer and
- * post_write (the original's completion forms) are not built yet (R5) */
-#define IO_REACTOR_ENOPOSTED  20003
 /**@}*/
 
 /** \name io_reactor_config_t.mode */

@@ -21,6 +21,7 @@
 #include "io_reactor.h"
 #include "write_queue.h"
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -88,6 +89,10 @@ public:
     // A watched handle's readiness (kReady* bits): one event, no I/O.
     // `error` is what EVENT_ERROR reports; 0: the socket's SO_ERROR.
     virtual void watched(Handle &h, unsigned what, int error = 0) = 0;
+    // A caller's own post_read (type EVENT_READ, into its buffer) or
+    // post_write (EVENT_WRITE) on a watched handle completed: n bytes, or
+    // error. Only called while has_room(). Windows only (caller_io_completes).
+    virtual void completed(Handle &h, int type, void *buffer, std::size_t n, int error) = 0;
 
     // A pinned handle that was removed and whose last operation completed:
     // the core frees it. Call exactly when h.removed && h.pins reaches 0.
@@ -165,9 +170,15 @@ public:
     // the event: IOCP, as the original's Windows reactor).
     virtual bool watches_console() const { return true; }
     // Whether the original header gives post_read(fd, buf, n) and
-    // post_write a completion form here (Windows) rather than none (POSIX).
-    // Readiness mode refuses those calls there until they are built.
+    // post_write a completion form here (Windows) rather than none (POSIX,
+    // where both are no-ops in readiness mode).
     virtual bool caller_io_completes() const { return false; }
+    // Where it does: post a read into the caller's buffer (write false) or
+    // a send of a copy of its bytes (write true) on watched h, reported by
+    // sink.completed(). Returns 0 or an error code.
+    virtual int post_caller_io(Handle &, bool /*write*/, void * /*buffer*/, std::size_t /*len*/) {
+        return EINVAL;
+    }
 };
 
 struct BackendOptions {

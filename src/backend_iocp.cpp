@@ -14,7 +14,9 @@
 //    connection is pending), writable, or hung up. No 64-handle limit (that
 //    is WSAEventSelect's), no thread, and works under wine 8 as on Windows.
 //    Re-posted at the next poll, so readiness not acted upon is reported
-//    again: level-triggered, as on epoll.
+//    again: level-triggered, as on epoll. The original's Windows forms,
+//    post_read into the caller's buffer and post_write, are overlapped
+//    WSARecv/WSASend on the caller's socket, tied to the port at the first.
 //
 // Every socket completion finds its state through the OVERLAPPED's container
 // (Op), which names the Handle; the completion key only says what kind of
@@ -34,6 +36,8 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstring>
+#include <memory>
 #include <new>
 #include <unordered_set>
 #include <vector>
@@ -58,7 +62,7 @@ constexpr int kAcceptsPosted = 6;
 constexpr DWORD kAcceptAddressLen = sizeof(SOCKADDR_STORAGE) + 16;
 constexpr DWORD kDestroyDrainMs = 5000;
 
-enum class OpKind : std::uint8_t { read, write, accept, poll };
+enum class OpKind : std::uint8_t { read, write, accept, poll, caller_read, caller_write };
 
 // One overlapped operation. A zero-byte read is a bare Op, kept as small as
 // it goes: every idle connection has one posted.
@@ -98,6 +102,32 @@ struct AfdPollInfo {
 struct PollOp : ListedOp {
     AfdPollInfo info;
 };
+
+// A watched socket's post_read (into the caller's buffer) or post_write (a
+// copy of the caller's bytes, so the caller's buffer is free at once).
+struct CallerOp : ListedOp {
+    void *buffer;
+    std::unique_ptr<char[]> copy;
+};
+bool is_caller_op(const Op &op) { return op.kind == OpKind::caller_read || op.kind == OpKind::caller_write; }
+
+// Handle::backend_index of a watched socket:
+//   bits 0-7    the readiness mask its posted poll watches
+//   bits 8-15   caller reads posted (their readiness is not watched meanwhile)
+//   bit 16      tied to the port (by its first post_read or post_write)
+unsigned polled_mask(const Handle &h) { return h.backend_index & 0xff; }
+int caller_reads(const Handle &h) { return (h.backend_index >> 8) & 0xff; }
+void add_caller_reads(Handle &h, int delta) {
+    std::uint32_t n = static_cast<std::uint32_t>(caller_reads(h) + delta) & 0xff;
+    h.backend_index = (h.backend_index & ~0xff00u) | (n << 8);
+}
+constexpr std::uint32_t kTiedToPort = 1u << 16;
+
+// A caller with a read posted gets its bytes by completion, not readiness.
+unsigned watch_mask(const Handle &h) {
+    unsigned mask = readiness_mask(h);
+    return caller_reads(h) ? mask & ~kWantRead : mask;
+}
 
 // What the AFD flags say, in the Sink's terms.
 unsigned afd_ready(ULONG events) {
@@ -250,6 +280,7 @@ public:
     // modes, bytes in the event, as the original's Windows reactor did.
     bool watches_console() const override { return false; }
     bool caller_io_completes() const override { return true; }
+    int post_caller_io(Handle &h, bool write, void *buffer, std::size_t len) override;
 
 private:
     enum class ConsoleState { idle, reading, ready, delivered, ended };
@@ -275,6 +306,7 @@ private:
     int update_watched(Handle &h);
     int post_poll(Handle &h);
     bool poll_done(Sink &sink, Handle &h, PollOp &op, int error);
+    bool caller_done(Sink &sink, Handle &h, CallerOp &op, int error, DWORD bytes);
 
     int attach_console(Handle &h);
     void kick_console();
@@ -300,6 +332,7 @@ private:
     std::size_t send_ops_ = 0;
     std::size_t accept_ops_ = 0;  // never pooled: they own a socket each
     std::size_t poll_ops_ = 0;    // never pooled: few, readiness mode only
+    std::size_t caller_ops_ = 0;  // never pooled: readiness mode on Windows only
 
     HANDLE afd_ = nullptr;        // \Device\Afd, opened at the first watched socket
     NtDeviceIoControlFileFn device_io_control_ = nullptr;
@@ -363,6 +396,12 @@ void IocpBackend::release_op(Op *op) {
     case OpKind::poll:
         delete static_cast<PollOp *>(op);
         --poll_ops_;
+        --iocp_contexts_alive;
+        return;
+    case OpKind::caller_read:
+    case OpKind::caller_write:
+        delete static_cast<CallerOp *>(op);
+        --caller_ops_;
         --iocp_contexts_alive;
         return;
     }
@@ -471,7 +510,11 @@ void IocpBackend::detach(Handle &h) {
     auto *socket = reinterpret_cast<HANDLE>(h.fd);
     if (h.kind == HandleKind::watched) {
         if (Op *op = read_op(h)) CancelIoEx(afd_, &op->ov);
-        return;  // never associated with the port: nothing to remember
+        // Posted caller reads and writes, if any (else harmless); the
+        // socket may be tied to the port by them, so it is remembered.
+        CancelIoEx(socket, nullptr);
+        detached_.insert(h.fd);
+        return;
     }
     if (h.kind == HandleKind::listener)
         CancelIoEx(socket, nullptr);
@@ -577,6 +620,11 @@ bool IocpBackend::dispatch(Sink &sink, const OVERLAPPED_ENTRY &entry) {
         return deliver_console(sink);
     }
     Op *op = CONTAINING_RECORD(entry.lpOverlapped, Op, ov);
+    // A caller's completion is one event that must not be lost: with the
+    // caller's array full it goes back to the port for the next wait.
+    if (is_caller_op(*op) && !op->handle->removed && !sink.has_room() &&
+        PostQueuedCompletionStatus(port_, entry.dwNumberOfBytesTransferred, entry.lpCompletionKey, &op->ov))
+        return false;
     finished(op);
     Handle &h = *op->handle;
     bool heard = false;
@@ -588,6 +636,8 @@ bool IocpBackend::dispatch(Sink &sink, const OVERLAPPED_ENTRY &entry) {
         case OpKind::write: heard = write_done(sink, h, error, bytes); break;
         case OpKind::accept: heard = accept_done(sink, h, *static_cast<AcceptOp *>(op), error); break;
         case OpKind::poll: heard = poll_done(sink, h, *static_cast<PollOp *>(op), error); break;
+        case OpKind::caller_read:
+        case OpKind::caller_write: heard = caller_done(sink, h, *static_cast<CallerOp *>(op), error, bytes); break;
         }
     } else if (op->kind == OpKind::accept) {
         // The listener is gone; so is any connection this accept took.
@@ -619,11 +669,11 @@ void IocpBackend::rearm_reads(Sink &sink) {
     rearm_batch_.insert(rearm_batch_.end(), rearm_.begin(), rearm_.end());
     rearm_.clear();
     for (Handle *h : rearm_batch_) {
-        if (!unpin(sink, *h) || read_posted(*h)) continue;
+        if (!unpin(sink, *h)) continue;
         int failure = 0;
         if (h->kind == HandleKind::watched)
-            failure = readiness_mask(*h) ? post_poll(*h) : 0;
-        else if (h->reading())
+            failure = update_watched(*h);
+        else if (h->reading() && !read_posted(*h))
             failure = post_read(*h);
         if (failure) sink.failed(*h, failure);
     }
@@ -709,15 +759,15 @@ int IocpBackend::attach_watched(Handle &h) {
         SOCKET_ERROR)
         return WSAGetLastError();
     if (int error = open_afd()) return error;
-    return readiness_mask(h) ? post_poll(h) : 0;
+    return watch_mask(h) ? post_poll(h) : 0;
 }
 
 // A different mask needs a new poll: the posted one is cancelled and
 // poll_done posts again for what is wanted then.
 int IocpBackend::update_watched(Handle &h) {
-    unsigned mask = readiness_mask(h);
+    unsigned mask = watch_mask(h);
     if (Op *op = read_op(h)) {
-        if (mask != h.backend_index) CancelIoEx(afd_, &op->ov);
+        if (mask != polled_mask(h)) CancelIoEx(afd_, &op->ov);
         return 0;
     }
     return mask ? post_poll(h) : 0;
@@ -730,7 +780,7 @@ int IocpBackend::post_poll(Handle &h) {
     ++iocp_contexts_alive;
     start(op, h, OpKind::poll);
     h.backend_data = op;
-    h.backend_index = readiness_mask(h);
+    h.backend_index = (h.backend_index & ~0xffu) | watch_mask(h);
     SOCKET base = h.fd;
     DWORD bytes = 0;
     WSAIoctl(h.fd, SIO_BASE_HANDLE, nullptr, 0, &base, sizeof base, &bytes, nullptr, nullptr);
@@ -738,7 +788,7 @@ int IocpBackend::post_poll(Handle &h) {
     op->info.timeout.QuadPart = LLONG_MAX;
     op->info.count = 1;
     op->info.handle.socket = reinterpret_cast<HANDLE>(base);
-    op->info.handle.events = afd_events(h.backend_index);
+    op->info.handle.events = afd_events(polled_mask(h));
     // The OVERLAPPED doubles as the IO_STATUS_BLOCK (same layout, as
     // GetOverlappedResult assumes), so the packet leads back to the Op.
     auto *status_block = reinterpret_cast<PIO_STATUS_BLOCK>(&op->ov);
@@ -756,7 +806,11 @@ bool IocpBackend::poll_done(Sink &sink, Handle &h, PollOp &op, int error) {
         return true;
     }
     if (!error && op.info.count == 1) {
-        if (unsigned what = afd_ready(op.info.handle.events)) {
+        unsigned what = afd_ready(op.info.handle.events);
+        // With a caller read posted, its completion tells data, EOF and
+        // errors (this poll may predate the read): only writability here.
+        if (caller_reads(h)) what &= kReadyOut;
+        if (what) {
             // Windows clears SO_ERROR after an abort: the flag names the error.
             bool reported = sink.has_room();
             sink.watched(h, what, op.info.handle.events & kAfdAbort ? WSAECONNRESET : 0);
@@ -765,11 +819,60 @@ bool IocpBackend::poll_done(Sink &sink, Handle &h, PollOp &op, int error) {
         }
     }
     // Level-triggered: polled again at the next wait, after the caller acted.
-    if (readiness_mask(h) && !read_posted(h)) {
+    if (watch_mask(h) && !read_posted(h)) {
         ++h.pins;
         (dropped ? repoll_first_ : rearm_).push_back(&h);
     }
     return heard;
+}
+
+// The original's Windows forms on a watched socket. The socket is tied to
+// the port at the first (once per socket; associate() remembers re-adds).
+int IocpBackend::post_caller_io(Handle &h, bool write, void *buffer, std::size_t len) {
+    if (h.kind != HandleKind::watched) return EINVAL;
+    if (!(h.backend_index & kTiedToPort)) {
+        if (int error = associate(h.fd)) return error;
+        h.backend_index |= kTiedToPort;
+    }
+    auto *op = new (std::nothrow) CallerOp;
+    if (!op) return ENOMEM;
+    ULONG size = static_cast<ULONG>(std::min<std::size_t>(len, INT_MAX));  // bytes_transferred is an int
+    if (write) {
+        op->copy.reset(new (std::nothrow) char[size]);
+        if (!op->copy) {
+            delete op;
+            return ENOMEM;
+        }
+        std::memcpy(op->copy.get(), buffer, size);
+    }
+    op->buffer = write ? op->copy.get() : buffer;
+    ++caller_ops_;
+    ++iocp_contexts_alive;
+    start(op, h, write ? OpKind::caller_write : OpKind::caller_read);
+    WSABUF buf{size, static_cast<char *>(op->buffer)};
+    DWORD flags = 0;
+    int result = write ? WSASend(h.fd, &buf, 1, nullptr, 0, &op->ov, nullptr)
+                       : WSARecv(h.fd, &buf, 1, nullptr, &flags, &op->ov, nullptr);
+    int failure = posted(op, result == SOCKET_ERROR ? WSAGetLastError() : 0);
+    if (failure || write) return failure;
+    add_caller_reads(h, 1);
+    return update_watched(h);  // read readiness is the completion's now
+}
+
+bool IocpBackend::caller_done(Sink &sink, Handle &h, CallerOp &op, int error, DWORD bytes) {
+    bool read = op.kind == OpKind::caller_read;
+    if (read) {
+        add_caller_reads(h, -1);
+        // Read readiness is watched again from the next wait on, after the
+        // caller had its chance to post the next read.
+        if (!caller_reads(h) && readiness_mask(h)) {
+            ++h.pins;
+            rearm_.push_back(&h);
+        }
+    }
+    if (is_aborted(error)) return false;
+    sink.completed(h, read ? EVENT_READ : EVENT_WRITE, read ? op.buffer : nullptr, bytes, error);
+    return true;
 }
 
 // ---- console ------------------------------------------------------------------
@@ -886,14 +989,15 @@ int IocpBackend::wake() {
 }
 
 void IocpBackend::add_stats(io_reactor_stats_t &stats) const {
-    stats.contexts_live += read_ops_ + send_ops_ + accept_ops_ + poll_ops_;
+    stats.contexts_live += read_ops_ + send_ops_ + accept_ops_ + poll_ops_ + caller_ops_;
     stats.contexts_pooled += read_pool_.count + send_pool_.count;
     // Per-handle state here is what posted operations hold.
     std::size_t reads = read_ops_ - read_pool_.count;
     std::size_t sends = send_ops_ - send_pool_.count;
     stats.state_bytes += reads * (sizeof(Op) + kAllocHeader) + sends * (sizeof(ListedOp) + kAllocHeader) +
                          accept_ops_ * (sizeof(AcceptOp) + kAllocHeader) +
-                         poll_ops_ * (sizeof(PollOp) + kAllocHeader);
+                         poll_ops_ * (sizeof(PollOp) + kAllocHeader) +
+                         caller_ops_ * (sizeof(CallerOp) + kAllocHeader);
 }
 
 // ---- destruction ----------------------------------------------------------------

@@ -99,6 +99,7 @@ struct io_reactor_s final : ior::Sink {
     int modify(Handle &h, int events);
     int post_read(Handle &h, const void *buffer, std::size_t len);
     int post_write(Handle &h, const char *data, std::size_t len);
+    int caller_io(Handle &h, bool write, void *buffer, std::size_t len);
     int wait(io_event_t *events, int max_events, const timeval *tv);
 
     // Event output
@@ -131,6 +132,7 @@ struct io_reactor_s final : ior::Sink {
     void sent(Handle &h, std::size_t n) override;
     void failed(Handle &h, int error) override;
     void watched(Handle &h, unsigned what, int error) override;
+    void completed(Handle &h, int type, void *buffer, std::size_t n, int error) override;
     void release(Handle &h) override { delete &h; }
 };
 
@@ -214,13 +216,22 @@ int io_reactor_s::modify(Handle &h, int events) {
 }
 
 // Readiness mode: a no-op, as the original documents for POSIX; where the
-// original posts a completion instead (Windows) refused, not faked: a
-// driver must not take a no-op for a read or a write (R5). Native: a
+// original posts a completion instead (Windows), posted, and completed as
+// EVENT_READ into the caller's buffer (R5). Native: a
 // NULL buffer with len > 0 grants one EVENT_READ of at most len bytes
 // (contract 9); whatever else is there waits for the next grant.
+// Readiness mode's post_read/post_write: nothing to do on POSIX or for no
+// bytes; on Windows the backend posts them (R5).
+int io_reactor_s::caller_io(Handle &h, bool write, void *buffer, std::size_t len) {
+    if (!backend->caller_io_completes() || len == 0) return 0;
+    if (!buffer) return fail(EINVAL);
+    int error = backend->post_caller_io(h, write, buffer, len);
+    return error ? fail(error) : 0;
+}
+
 int io_reactor_s::post_read(Handle &h, const void *buffer, std::size_t len) {
     if (h.kind == HandleKind::watched)
-        return (buffer || len) && backend->caller_io_completes() ? fail(IO_REACTOR_ENOPOSTED) : 0;
+        return caller_io(h, false, const_cast<void *>(buffer), len);
     if (buffer) return fail(EINVAL);
     if (len == 0) return 0;
     if (h.kind == HandleKind::listener) return fail(EINVAL);
@@ -236,8 +247,8 @@ int io_reactor_s::post_read(Handle &h, const void *buffer, std::size_t len) {
 // it refuses is copied: an echo or a reply costs no allocation and no copy.
 // A failure found here is reported by the next wait, like any other.
 int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
-    if (h.kind == HandleKind::watched)  // readiness: the caller writes (R3, R5)
-        return len && backend->caller_io_completes() ? fail(IO_REACTOR_ENOPOSTED) : 0;
+    if (h.kind == HandleKind::watched)  // readiness: the caller writes (R3), or posts (R5)
+        return caller_io(h, true, const_cast<char *>(data), len);
     if ((!data && len) || h.kind != HandleKind::stream) return fail(EINVAL);
     if (h.failed) return fail(h.error ? h.error : EPIPE);
     if (len == 0) return 0;
@@ -532,6 +543,19 @@ void io_reactor_s::watched(Handle &h, unsigned what, int known_error) {
     }
 }
 
+// Readiness mode on Windows: the original's completion forms. A 0-byte
+// read is the peer's orderly close, as the original's Windows reactor had it.
+void io_reactor_s::completed(Handle &h, int type, void *buffer, std::size_t n, int error) {
+    if (h.removed || !has_room()) return;  // the backend keeps it while the array is full
+    if (error) {
+        emit(h, EVENT_ERROR);
+        out[out_count - 1].error = error;
+        return;
+    }
+    if (type == EVENT_READ && n == 0) return emit(h, EVENT_CLOSE);
+    emit(h, type, buffer, static_cast<int>(std::min<std::size_t>(n, INT_MAX)));
+}
+
 void io_reactor_s::writable(Handle &h) {
     h.write_armed = false;
     if (!h.removed) flush(h);
@@ -713,9 +737,6 @@ const char *io_reactor_strerror(int error) {
     case IO_REACTOR_ENOTSOCKET:
         return "io_reactor_add: not a socket; use io_reactor_add_console for stdin "
                "(or a readiness-mode reactor)";
-    case IO_REACTOR_ENOPOSTED:
-        return "readiness mode on IOCP: post_read into a caller's buffer and post_write are not "
-               "supported yet; recv() after EVENT_READ and send() after EVENT_WRITE work";
     default:
         return ior::sys::strerror(error);
     }

@@ -54,6 +54,15 @@ protected:
         return 0;
     }
 
+    // The first event for ctx within the deadline (event_type 0: none came).
+    io_event_t next_event(const void *ctx, int deadline_ms = kDeadlineMs) {
+        auto deadline = conformance::Clock::now() + std::chrono::milliseconds(deadline_ms);
+        while (conformance::Clock::now() < deadline)
+            for (const io_event_t &e : wait_once(10000))
+                if (e.context == ctx) return e;
+        return io_event_t{};
+    }
+
     // Events for ctx over a whole quiet period: a wait may return early
     // (contract 7), so this waits in a loop, as callers must.
     int events_within(const void *ctx, int ms = kQuietMs) {

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace readiness {
@@ -191,21 +192,46 @@ TEST_P(Readiness, a_reset_is_an_error_event_with_the_socket_error) {
 }
 
 // R3/R5: the original documents post_read and post_write per platform: no-ops
-// on POSIX; on Windows completions, not built yet, so refused rather than
-// taken for a read or a write that never happens.
+// on POSIX; on Windows completions: EVENT_READ into the caller's buffer with
+// bytes_transferred (0 bytes: the peer closed, EVENT_CLOSE), EVENT_WRITE once
+// sent. While a read is posted, read readiness is not reported besides.
 TEST_P(Readiness, post_read_and_post_write_take_the_platforms_documented_form) {
     ts::Pair p = pair();
     int ctx = 0;
     ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
     char buf[64] = {};
 #ifdef _WIN32
-    EXPECT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), -1);
-    EXPECT_EQ(io_reactor_last_error(reactor), IO_REACTOR_ENOPOSTED);
-    EXPECT_EQ(io_reactor_post_write(reactor, p.local, buf, sizeof buf), -1);
-    EXPECT_EQ(io_reactor_last_error(reactor), IO_REACTOR_ENOPOSTED);
     EXPECT_EQ(io_reactor_post_read(reactor, p.local, nullptr, 0), 0);
     EXPECT_EQ(io_reactor_post_write(reactor, p.local, buf, 0), 0);
-    EXPECT_EQ(ts::recv_some(p.peer, buf, sizeof buf, kQuietMs), -1) << "post_write sent bytes";
+    EXPECT_EQ(io_reactor_post_read(reactor, p.local, nullptr, 8), -1);
+    EXPECT_EQ(io_reactor_last_error(reactor), EINVAL);
+    EXPECT_EQ(ts::recv_some(p.peer, buf, sizeof buf, kQuietMs), -1) << "a 0-byte post_write sent bytes";
+
+    ASSERT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
+    EXPECT_EQ(events_within(&ctx), 0) << "a posted read completed with nothing sent";
+    ASSERT_TRUE(ts::send_all(p.peer, "hello", 5, kDeadlineMs));
+    io_event_t e = next_event(&ctx);
+    ASSERT_EQ(e.event_type, EVENT_READ);
+    EXPECT_EQ(e.buffer, buf);
+    ASSERT_EQ(e.bytes_transferred, 5);
+    EXPECT_EQ(std::string(buf, 5), "hello");
+    EXPECT_EQ(events_within(&ctx), 0) << "the bytes were reported twice (completion and readiness)";
+
+    char reply[] = "world!";
+    ASSERT_EQ(io_reactor_post_write(reactor, p.local, reply, 6), 0);
+    std::memset(reply, 'x', sizeof reply - 1);  // a copy was taken: the caller's buffer is free
+    e = next_event(&ctx);
+    EXPECT_EQ(e.event_type, EVENT_WRITE);
+    EXPECT_EQ(e.bytes_transferred, 6);
+    char got[6] = {};
+    ASSERT_TRUE(ts::recv_all(p.peer, got, sizeof got, kDeadlineMs));
+    EXPECT_EQ(std::string(got, 6), "world!");
+
+    ASSERT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
+    ts::shutdown_write(p.peer);
+    e = next_event(&ctx);
+    EXPECT_EQ(e.event_type, EVENT_CLOSE) << "a 0-byte read completion is the peer's close";
+    EXPECT_EQ(e.bytes_transferred, 0);
     return;
 #endif
     EXPECT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
