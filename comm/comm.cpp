@@ -111,6 +111,10 @@ const telnet::ClientInfo *User::client() const {
 
 bool User::compressed() const { return link_ && link_->z; }
 
+std::size_t User::queued_output() const {
+    return link_ && !link_->console ? io_reactor_queued_bytes(comm_.reactor_, link_->fd) : 0;
+}
+
 void User::write(std::string_view text) {
     if (!link_ || link_->closing) return;
     if (link_->console)
@@ -246,6 +250,7 @@ bool Comm::add_console(std::string &error) {
     auto user = std::unique_ptr<User>(new User(*this, next_id_++));
     user->link_ = &l;
     user->address_ = l.address;
+    user->last_input_ = now();
     l.user = user.get();
     User &u = *user;
     users_.push_back(std::move(user));
@@ -286,7 +291,7 @@ int Comm::run() {
     std::vector<io_event_t> events(static_cast<std::size_t>(cfg_.max_events > 0 ? cfg_.max_events : 128));
     while (true) {
         if (g_shutdown_requested && !shutting_down_) begin_shutdown();
-        if (shutting_down_ && (connection_count() == 0 || Clock::now() >= shutdown_deadline_)) break;
+        if (shutting_down_ && (connection_count() == 0 || now() >= shutdown_deadline_)) break;
         bool busy = std::any_of(links_.begin(), links_.end(),
                                 [](const auto &l) { return !l->dead && !l->commands.empty(); });
         timeval tv{0, busy ? 0 : static_cast<long>(std::chrono::microseconds(timer_period).count())};
@@ -299,11 +304,11 @@ int Comm::run() {
         process_notices();
         run_commands();
         process_notices();
-        run_timers(Clock::now());
+        run_timers(now());
         process_notices();
         reap();
     }
-    log_("shutdown complete");
+    finish_shutdown();
     return 0;
 }
 
@@ -361,6 +366,7 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     auto user = std::unique_ptr<User>(new User(*this, next_id_++));
     user->link_ = &l;
     user->address_ = l.address;
+    user->last_input_ = now();
     l.user = user.get();
     User &u = *user;
     users_.push_back(std::move(user));
@@ -371,7 +377,7 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
 
 void Comm::on_input(Link &link, std::string_view bytes) {
     if (link.closing || !link.user) return;
-    link.user->last_input_ = Clock::now();
+    link.user->last_input_ = now();
     std::string data;
     if (link.tn) link.tn->feed(bytes, data);
     else data.assign(bytes);
@@ -443,7 +449,7 @@ void Comm::run_timers(Clock::time_point now) {
 
 void Comm::begin_shutdown() {
     shutting_down_ = true;
-    shutdown_deadline_ = Clock::now() + flush_grace;
+    shutdown_deadline_ = now() + flush_grace;
     log_("shutting down: " + std::to_string(users().size()) + " users");
     for (auto &l : listeners_) {
         io_reactor_remove(reactor_, l->fd);
@@ -453,6 +459,17 @@ void Comm::begin_shutdown() {
     std::size_t count = users_.size();
     for (std::size_t i = 0; i < count; ++i)
         users_[i]->disconnect("\nThe server is shutting down. Goodbye!\n");
+}
+
+// Links still flushing at the deadline are cut, and every session still
+// open ends here, net-dead ones included: they have no link to wait for.
+void Comm::finish_shutdown() {
+    for (auto &l : links_)
+        if (!l->dead) finish_link(*l);
+    for (auto &u : users_) end_user(*u);
+    process_notices();
+    reap();
+    log_("shutdown complete");
 }
 
 void Comm::process_notices() {
@@ -481,7 +498,7 @@ bool Comm::reattach(User &old, User &fresh) {
     l.user = &old;
     old.link_ = &l;
     old.address_ = l.address;
-    old.last_input_ = Clock::now();
+    old.last_input_ = now();
     log_("reconnect " + describe(old) + " (login #" + std::to_string(fresh.id_) + ")");
     return true;
 }
@@ -540,7 +557,7 @@ void Comm::lose_link(Link &link, const std::string &why, bool flush) {
         link.user = nullptr;
         u->link_ = nullptr;
         if (u->keep_ && !shutting_down_) {
-            u->netdead_since_ = Clock::now();
+            u->netdead_since_ = now();
             notices_.emplace_back(u, true);
         } else {
             end_user(*u);
@@ -559,7 +576,7 @@ void Comm::close_link(Link &link) {
         if (link.dead) return;
     }
     link.closing = true;
-    link.close_deadline = Clock::now() + flush_grace;
+    link.close_deadline = now() + flush_grace;
     if (link.console) finish_link(link);
     else update_interest(link);
 }

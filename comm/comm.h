@@ -69,6 +69,9 @@ public:
     const telnet::ClientInfo *client() const;
     bool compressed() const;
     Clock::time_point last_input() const { return last_input_; }
+    // Output bytes queued in the reactor for this connection (0 while
+    // net-dead and for the console): what the watermarks and the cap see.
+    std::size_t queued_output() const;
 
     // Output: "\n" ends lines. Dropped while net-dead.
     void write(std::string_view text);
@@ -97,7 +100,7 @@ private:
     bool keep_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
-    Clock::time_point last_input_ = Clock::now();
+    Clock::time_point last_input_{};  // set from Comm::now() on connect
     Clock::time_point netdead_since_{};
 };
 
@@ -122,6 +125,12 @@ public:
     // Safe from a signal handler or another thread.
     void request_shutdown();
 
+    // The clock every timer reads (idle, net-dead, flush deadlines). Tests
+    // replace it to let hours pass at once; set before run(), and it is
+    // called on the loop thread only.
+    void set_clock(std::function<Clock::time_point()> now) { clock_ = std::move(now); }
+    Clock::time_point now() const { return clock_ ? clock_() : Clock::now(); }
+
     // Moves `fresh`'s connection into the net-dead session `old` (same
     // player logging in again). `fresh` ends without on_disconnect.
     bool reattach(User &old, User &fresh);
@@ -143,6 +152,7 @@ private:
     void run_commands();
     void run_timers(Clock::time_point now);
     void begin_shutdown();
+    void finish_shutdown();
     void reap();
 
     void send(Link &link, std::string_view bytes);
@@ -158,6 +168,7 @@ private:
     Config cfg_;
     Application &app_;
     Logger log_;
+    std::function<Clock::time_point()> clock_;
     io_reactor_t *reactor_ = nullptr;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;

@@ -2,6 +2,7 @@
 // real loopback clients, the event loop in its own thread. Parameterised
 // over every backend the build has.
 #include "comm.h"
+#include "mccp.h"
 #include "test_sockets.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,10 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#if IOR_TEST_ZLIB
+#include <zlib.h>
+#endif
 
 namespace {
 
@@ -94,6 +99,8 @@ protected:
             app_.log.push_back(line);
         });
         app_.comm = &server;
+        // Real time plus what the test let pass at once (advance()).
+        server.set_clock([this] { return comm::Clock::now() + std::chrono::seconds(skipped_s_.load()); });
         std::string error;
         if (!server.start(error)) {
             start_error_ = error;
@@ -121,6 +128,7 @@ protected:
 
     socket_fd_t client() {
         socket_fd_t fd = ts::connect_loopback(port_);
+        ts::set_nonblocking(fd);  // so every read below keeps its timeout
         clients_.push_back(fd);
         return fd;
     }
@@ -140,6 +148,9 @@ protected:
         return true;
     }
 
+    // Lets `d` pass at once for every timer of the comm layer.
+    void advance(std::chrono::seconds d) { skipped_s_ += d.count(); }
+
     void send(socket_fd_t fd, const std::string &s) {
         ASSERT_TRUE(ts::send_all(fd, s.data(), s.size(), 5000));
     }
@@ -150,6 +161,7 @@ protected:
     comm::Comm *server_ = nullptr;  // lives on the loop thread while it runs
     std::unique_ptr<ts::Thread> loop_;
     std::atomic<int> exit_code_{-1};
+    std::atomic<long long> skipped_s_{0};
     std::uint16_t port_ = 0;
     std::vector<socket_fd_t> clients_;
 };
@@ -256,6 +268,194 @@ TEST_P(CommLoop, shutdown_tells_users_and_flushes) {
     char b;
     EXPECT_EQ(ts::recv_some(c, &b, 1, 5000), 0);  // then an orderly close
 }
+
+// ---- boundaries and timers (issue 18 class 5) -------------------------------
+
+// Reading pauses once queued output passes the high watermark and resumes
+// only below the low one (hysteresis): a command sent while the user is
+// behind waits until most of the backlog is gone, not until it dips under
+// the high mark. The application notes the backlog when the command runs.
+TEST_P(CommLoop, reading_pauses_above_the_high_watermark_and_resumes_only_below_the_low) {
+    comm::Config cfg;
+    // Above what the kernel can hold for one connection (a 4 MiB send
+    // buffer at most): the kernel must not swallow the band between the
+    // marks in one flush.
+    cfg.output_high_water = 8u << 20;
+    cfg.output_low_water = 1u << 20;
+    cfg.output_cap = 64u << 20;
+    start(cfg);
+    std::atomic<long long> filled{-1}, at_ping{-1};
+    app_.on_line_rule = [&](comm::User &u, std::string_view line) {
+        if (line == "fill") {
+            const std::string chunk(1023, 'f');
+            for (int i = 0; i < 30000 && u.queued_output() <= cfg.output_high_water; ++i)
+                u.write(chunk + "\n");
+            filled = static_cast<long long>(u.queued_output());
+        } else if (line == "ping") {
+            at_ping = static_cast<long long>(u.queued_output());
+        }
+    };
+    socket_fd_t c = client();
+    // Not below the loopback MSS: a tiny window makes TCP crawl.
+    ts::set_buffers(c, 65536, 0);
+    send(c, "fill\r\n");
+    ASSERT_TRUE(eventually([&] { return filled.load() >= 0; }));
+    ASSERT_GT(filled.load(), static_cast<long long>(cfg.output_high_water));
+    send(c, "ping\r\n");
+    ts::sleep_ms(600);  // two timer periods: reading stays paused meanwhile
+    EXPECT_EQ(at_ping.load(), -1) << "a command ran while the output was above the high watermark";
+
+    // Read at most ~6 MB/s: the backlog falls through the 7 MiB band
+    // between the marks over several timer periods (250 ms each).
+    std::vector<char> buf(64 * 1024);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (at_ping.load() < 0 && std::chrono::steady_clock::now() < deadline) {
+        ts::recv_some(c, buf.data(), buf.size(), 10);
+        ts::sleep_ms(10);
+    }
+    ASSERT_GE(at_ping.load(), 0) << "reading never resumed";
+    EXPECT_LE(at_ping.load(), static_cast<long long>(cfg.output_low_water))
+        << "reading resumed with " << at_ping.load() << " bytes still queued";
+}
+
+// The cap is the largest allowed backlog: exactly at it the user stays,
+// one byte more drops them. The kernel's buffers are filled first, so every
+// byte written afterwards waits in the reactor's queue.
+TEST_P(CommLoop, output_exactly_at_the_cap_is_kept_and_one_byte_over_drops) {
+    comm::Config cfg;
+    cfg.output_cap = 200000;
+    cfg.output_high_water = 150000;
+    cfg.output_low_water = 50000;
+    start(cfg);
+    std::atomic<long long> at_cap{-1};
+    std::atomic<int> kept_at_cap{-1}, kept_over{-1};
+    app_.on_line_rule = [&](comm::User &u, std::string_view line) {
+        if (line != "cap") return;
+        const std::string chunk(1000, 'y');
+        for (int i = 0; i < 50000 && u.queued_output() == 0; ++i) u.write(chunk);
+        std::size_t queued = u.queued_output();
+        if (queued == 0 || queued > cfg.output_cap) return;
+        u.write(std::string(cfg.output_cap - queued, 'y'));
+        at_cap = static_cast<long long>(u.queued_output());
+        kept_at_cap = u.connected();
+        u.write("y");
+        kept_over = u.connected();
+    };
+    socket_fd_t c = client();
+    ts::set_buffers(c, 4096, 0);
+    send(c, "cap\r\n");
+    ASSERT_TRUE(eventually([&] { return kept_over.load() >= 0; })) << "the kernel never filled";
+    EXPECT_EQ(at_cap.load(), static_cast<long long>(cfg.output_cap));
+    EXPECT_EQ(kept_at_cap.load(), 1) << "dropped with exactly the cap queued";
+    EXPECT_EQ(kept_over.load(), 0) << "kept with one byte over the cap";
+    EXPECT_TRUE(eventually([&] { return app_.log_has("(200001 > 200000 bytes)"); }));
+}
+
+// A player who takes back a net-dead session starts with a fresh idle
+// clock: the time spent net-dead is not idle time of the new connection.
+TEST_P(CommLoop, reattached_session_starts_a_fresh_idle_clock) {
+    comm::Config cfg;
+    cfg.idle_timeout = 60;
+    cfg.netdead_timeout = 3600;
+    start(cfg);
+    socket_fd_t first = client();
+    send(first, "hello\r\n");
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 1; }); }));
+    ts::abort_socket(first);
+    clients_.clear();
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    advance(100s);  // longer net-dead than the idle timeout
+
+    app_.on_line_rule = [this](comm::User &fresh, std::string_view line) {
+        if (line != "reclaim" || !app_.kept) return;
+        comm::User *old = app_.kept;
+        if (app_.comm->reattach(*old, fresh)) old->write("welcome back\n");
+    };
+    socket_fd_t second = client();
+    send(second, "reclaim\r\n");
+    std::string got;
+    ASSERT_TRUE(read_until(second, "welcome back", got)) << got;
+    EXPECT_FALSE(read_until(second, "idle too long", got, 700)) << "idled out at once: " << got;
+    EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 0);
+
+    advance(61s);  // now it is idle
+    EXPECT_TRUE(read_until(second, "idle too long", got, 3000)) << got;
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.disconnects == 1; }); }));
+}
+
+// The line layer and telnet together: padding NULs vanish, blank lines
+// between lines are lines.
+TEST_P(CommLoop, nul_padding_is_dropped_and_blank_lines_are_lines) {
+    start();
+    socket_fd_t c = client();
+    send(c, std::string("say\0 hi\r\na\r\n\r\nb\n\nc\r\n", 20));
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 6; }); }))
+        << app_.locked([&] { return app_.lines.size(); });
+    EXPECT_EQ(app_.locked([&] { return app_.lines; }),
+              (std::vector<std::string>{"say hi", "a", "", "b", "", "c"}));
+}
+
+#if IOR_TEST_ZLIB
+// MCCP2 turned off by the client (IAC DONT COMPRESS2) mid-session: the
+// server ends the zlib stream properly (the client's inflate reaches
+// Z_STREAM_END) and what follows is plain telnet text.
+TEST_P(CommLoop, mccp_stream_is_ended_properly_when_the_client_says_dont) {
+    if (!comm::Compressor::available()) GTEST_SKIP() << "built without zlib";
+    start();
+    app_.on_line_rule = [](comm::User &u, std::string_view line) {
+        if (line == "go") u.write("before\n");
+        if (line == "go2") u.write("after\n");
+    };
+    socket_fd_t c = client();
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\xff\xfb\x56", got)) << "no IAC WILL COMPRESS2";
+    send(c, "\xff\xfd\x56");  // IAC DO COMPRESS2
+    const std::string start_sb = "\xff\xfa\x56\xff\xf0";
+    ASSERT_TRUE(read_until(c, start_sb, got));
+    std::string stream = got.substr(got.find(start_sb) + start_sb.size());
+
+    z_stream z{};
+    ASSERT_EQ(inflateInit(&z), Z_OK);
+    std::string plain, tail;
+    bool ended = false;
+    auto feed = [&](const std::string &bytes) {
+        if (ended) return void(tail += bytes);
+        std::string in = bytes;
+        z.next_in = reinterpret_cast<Bytef *>(in.data());
+        z.avail_in = static_cast<uInt>(in.size());
+        while (z.avail_in > 0 && !ended) {
+            char out[4096];
+            z.next_out = reinterpret_cast<Bytef *>(out);
+            z.avail_out = sizeof out;
+            int rc = inflate(&z, Z_SYNC_FLUSH);
+            plain.append(out, sizeof out - z.avail_out);
+            if (rc == Z_STREAM_END) ended = true;
+            else if (rc != Z_OK) return void(tail = "inflate error " + std::to_string(rc));
+        }
+        if (ended) tail.append(reinterpret_cast<const char *>(z.next_in), z.avail_in);
+    };
+    auto pump = [&](const std::function<bool()> &done) {
+        char buf[4096];
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            long n = ts::recv_some(c, buf, sizeof buf, 50);
+            if (n == 0) break;
+            if (n > 0) feed(std::string(buf, static_cast<std::size_t>(n)));
+        }
+        return done();
+    };
+    feed(stream);
+    send(c, "go\r\n");
+    ASSERT_TRUE(pump([&] { return plain.find("before\r\n") != std::string::npos; })) << plain;
+    send(c, "\xff\xfe\x56");  // IAC DONT COMPRESS2
+    send(c, "go2\r\n");
+    EXPECT_TRUE(pump([&] { return tail.find("after\r\n") != std::string::npos; }))
+        << "stream ended: " << ended << ", tail: " << tail;
+    EXPECT_TRUE(ended) << "no Z_STREAM_END";
+    EXPECT_EQ(tail.substr(0, 7), "after\r\n") << "plain text right after the stream end";
+    inflateEnd(&z);
+}
+#endif
 
 std::vector<std::string> backends() {
     std::vector<std::string> out;

@@ -70,3 +70,40 @@ TEST(LineBuffer, backspace_and_delete_erase) {
     l.feed("sayy\b hj\x7fi\n");
     EXPECT_EQ(l.lines, (std::vector<std::string>{"say hi"}));
 }
+
+// A NUL inside a line is telnet padding (RFC 854: NUL is a no-op on the
+// NVT), never data: it is dropped, so `say\0 hi` is the command `say hi`
+// and no NUL reaches the application (or another user's terminal).
+TEST(LineBuffer, stray_nul_inside_a_line_is_dropped) {
+    Lines l;
+    l.feed(std::string("say\0 hi\n", 8));
+    l.feed(std::string("\0\0x\0\n", 5));
+    EXPECT_EQ(l.lines, (std::vector<std::string>{"say hi", "x"}));
+    for (const std::string &line : l.lines) EXPECT_EQ(line.find('\0'), std::string::npos);
+}
+
+// LF LF is two line ends, not a two-byte spelling of one (only CR LF and
+// CR NUL are pairs): the blank line between is delivered.
+TEST(LineBuffer, blank_lines_between_lines_are_delivered) {
+    Lines l;
+    l.feed("a\n\nb\n");
+    EXPECT_EQ(l.lines, (std::vector<std::string>{"a", "", "b"}));
+    Lines crlf;
+    crlf.feed("a\r\n\r\nb\r\n");
+    EXPECT_EQ(crlf.lines, (std::vector<std::string>{"a", "", "b"}));
+    Lines cr;
+    cr.feed("a\r\rb\r");
+    EXPECT_EQ(cr.lines, (std::vector<std::string>{"a", "", "b"}));
+    Lines lfcr;  // LF then CR: two line ends, the CR's pair pending
+    lfcr.feed("a\n\rb\n");
+    EXPECT_EQ(lfcr.lines, (std::vector<std::string>{"a", "", "b"}));
+}
+
+// A NUL does not end a line and does not count against the cap.
+TEST(LineBuffer, nul_padding_does_not_count_toward_the_cap) {
+    Lines l(4);
+    l.feed(std::string("a\0b\0c\0d\0\n", 9));
+    ASSERT_EQ(l.lines.size(), 1u);
+    EXPECT_EQ(l.lines[0], "abcd");
+    EXPECT_FALSE(l.cut[0]);
+}
