@@ -29,19 +29,38 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         : Endpoint(Kind::link), comm(c), fd(f), console(is_console),
           lines(c.cfg_.max_line_length) {
         if (!console)
-            tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{.mccp2 = c.cfg_.mccp && Compressor::available()});
+            tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{
+                .mccp2 = c.cfg_.mccp && Compressor::available(),
+                .max_option_changes = c.cfg_.max_option_changes});
     }
 
     void telnet_send(std::string_view bytes) override { comm.send(*this, bytes); }
     void telnet_compress(bool on) override {
-        if (on) {
-            z = std::make_unique<Compressor>();
-            return;
-        }
-        if (!z) return;
+        if (on) start_compression();
+        else comm.send(*this, stop_compression());
+    }
+    void telnet_renegotiation_refused(std::uint8_t option, bool local) override {
+        comm.log_("telnet: " + (user ? comm.describe(*user) : address) + " turned option " +
+                  std::to_string(option) + (local ? " (ours)" : " (its own)") +
+                  " on too often; further requests are refused for a while");
+    }
+
+    // A client may toggle MCCP2; the stream stopped last is reused
+    // (deflateReset) instead of allocating and initialising a new one.
+    void start_compression() {
+        if (spare_z && spare_z->restart()) z = std::move(spare_z);
+        else z = std::make_unique<Compressor>();
+        spare_z.reset();
+    }
+    // The end of the stream (for the peer, sent plain). The state is kept
+    // for reuse only briefly (run_timers frees it): a link that has stopped
+    // compressing must not pin ~256 KiB of deflate state for its lifetime.
+    std::string stop_compression() {
+        if (!z) return {};
         std::string tail = z->finish();
-        z.reset();
-        comm.send(*this, tail);
+        spare_z = std::move(z);
+        spare_since = comm.now();
+        return tail;
     }
     void telnet_gmcp(std::string_view package, std::string_view data) override {
         if (user) comm.app_.on_gmcp(*user, package, data);
@@ -54,10 +73,15 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     bool console;
     std::string address;
     std::unique_ptr<telnet::Telnet> tn;
-    std::unique_ptr<Compressor> z;
+    std::unique_ptr<Compressor> z;        // while compressing
+    std::unique_ptr<Compressor> spare_z;  // a finished stream kept for reuse
+    Clock::time_point spare_since{};
     LineBuffer lines;
     std::deque<std::string> commands;
     std::size_t command_bytes = 0;
+    std::string batch;          // output gathered while one read is processed
+    bool batching = false;
+    std::size_t lines_before_login = 0;
     int interest = EVENT_READ;
     bool input_paused = false;  // too many queued commands
     bool flood_logged = false;  // said so once; a flood pauses many times
@@ -85,6 +109,30 @@ void *context_of(Endpoint &e) { return &e; }
 
 constexpr auto timer_period = std::chrono::milliseconds(250);
 constexpr auto flush_grace = std::chrono::seconds(5);
+// How long a stopped MCCP2 stream is kept for a restart (see Link).
+constexpr auto spare_compressor_keep = std::chrono::seconds(10);
+// Replies to one read are written together; past this they go out early.
+constexpr std::size_t batch_limit = 64 * 1024;
+// Before login, input is taken in slices this big, so a client that
+// exceeds its budget is cut within one slice, not one whole read.
+constexpr std::size_t prelogin_slice = 256;
+
+// Client bytes for the log: printable ASCII as is, the rest as \xNN.
+std::string escaped(std::string_view bytes) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (char ch : bytes) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += ch;
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
 
 bool backend_built_in(const std::string &name) {
     for (const char *const *b = io_reactor_backends(); b && *b; ++b)
@@ -177,7 +225,8 @@ Comm::~Comm() {
 bool Comm::start(std::string &error) {
     if (!net::startup(error)) return false;
     if (cfg_.backend != "auto" && !backend_built_in(cfg_.backend)) {
-        error = "backend '" + cfg_.backend + "' is not built in (available: " + built_in_backends() + ")";
+        error = cfg_.origin("io_reactor_backend") + ": backend '" + cfg_.backend +
+                "' is not built in (available: " + built_in_backends() + ")";
         return false;
     }
     io_reactor_config_t rc{};
@@ -192,7 +241,7 @@ bool Comm::start(std::string &error) {
     }
     reactor_ = io_reactor_create_with(&rc);
     if (!reactor_) {
-        error = "cannot create the reactor (backend " + cfg_.backend +
+        error = cfg_.origin("io_reactor_backend") + ": cannot create the reactor (backend " + cfg_.backend +
                 "): " + io_reactor_strerror(io_reactor_last_error(nullptr));
         return false;
     }
@@ -203,13 +252,15 @@ bool Comm::start(std::string &error) {
 }
 
 bool Comm::open_listeners(std::string &error) {
-    auto open = [&](bool v6, const std::string &addr, int port, bool required) {
+    auto open = [&](const ListenSpec &spec, bool v6, const std::string &addr, int port, bool required) {
         std::string why;
         socket_fd_t fd = net::open_listener(v6, addr, port, why);
         std::string shown = addr.empty() ? (v6 ? "::" : "0.0.0.0") : addr;
         if (v6) shown = "[" + shown + "]";
         if (!net::valid(fd)) {
-            if (required) error = "cannot listen on " + shown + ":" + std::to_string(port) + ": " + why;
+            if (required)
+                error = (spec.origin.empty() ? "" : spec.origin + ": ") + "cannot listen on " + shown + ":" +
+                        std::to_string(port) + ": " + why;
             else log_("note: no IPv6 listener on port " + std::to_string(port) + ": " + why);
             return -1;
         }
@@ -227,10 +278,10 @@ bool Comm::open_listeners(std::string &error) {
     for (const ListenSpec &spec : cfg_.listeners) {
         using F = ListenSpec::Family;
         if (spec.family == F::any) {
-            int port = open(false, "", spec.port, true);
+            int port = open(spec, false, "", spec.port, true);
             if (port < 0) return false;
-            open(true, "", port, false);  // a host without IPv6 still serves IPv4
-        } else if (open(spec.family == F::ipv6, spec.address, spec.port, true) < 0) {
+            open(spec, true, "", port, false);  // a host without IPv6 still serves IPv4
+        } else if (open(spec, spec.family == F::ipv6, spec.address, spec.port, true) < 0) {
             return false;
         }
     }
@@ -375,29 +426,70 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     if (l.user) app_.on_connect(u);
 }
 
+// Replies to one read go out as one write (a negotiation storm would
+// otherwise cost a send per reply); before login the read is taken in
+// slices and held against the budget after each.
 void Comm::on_input(Link &link, std::string_view bytes) {
     if (link.closing || !link.user) return;
-    link.user->last_input_ = now();
-    std::string data;
-    if (link.tn) link.tn->feed(bytes, data);
-    else data.assign(bytes);
-    if (link.dead) return;  // a telnet reply overflowed the output cap
-    bool cut_any = false;
-    link.lines.feed(data, [&](std::string_view line, bool cut) {
-        cut_any = cut_any || cut;
-        link.commands.emplace_back(line);
-        link.command_bytes += line.size() + 1;
-    });
-    if (cut_any && link.user)
-        link.user->write("[Your line was too long; it was cut to " +
-                         std::to_string(cfg_.max_line_length) + " characters.]\n");
-    if (!link.dead && !link.input_paused && link.command_bytes > cfg_.max_input_queue) {
+    const auto t = now();
+    link.user->last_input_ = t;
+    if (link.tn) link.tn->set_time(t);
+    const bool budgeted = !link.console && !link.user->logged_in_;
+    link.batching = true;
+    while (!bytes.empty() && !link.dead && !link.closing && link.user) {
+        std::string_view part = bytes.substr(0, budgeted ? prelogin_slice : bytes.size());
+        bytes.remove_prefix(part.size());
+        take_input(link, part);
+        if (budgeted && !link.dead && link.user && !link.user->logged_in_) {
+            if (std::string over = over_budget(link); !over.empty()) {
+                lose_link(link, "over the pre-login budget (" + over + "); last input \"" +
+                                    escaped(part.substr(0, 48)) + "\"", false);
+                return;
+            }
+        }
+    }
+    link.batching = false;
+    write_batch(link);
+    if (!link.dead && link.user && !link.input_paused && link.command_bytes > cfg_.max_input_queue) {
         link.input_paused = true;
         if (!link.flood_logged)
             log_("input flood from " + describe(*link.user) + ": reading paused until it catches up");
         link.flood_logged = true;
         update_interest(link);
     }
+}
+
+void Comm::take_input(Link &link, std::string_view bytes) {
+    std::string data;
+    if (link.tn) link.tn->feed(bytes, data);
+    else data.assign(bytes);
+    if (link.dead) return;  // a telnet reply overflowed the output cap
+    bool cut_any = false;
+    const bool counting = link.user && !link.user->logged_in_;
+    link.lines.feed(data, [&](std::string_view line, bool cut) {
+        cut_any = cut_any || cut;
+        link.commands.emplace_back(line);
+        link.command_bytes += line.size() + 1;
+        if (counting) ++link.lines_before_login;
+    });
+    if (cut_any && link.user)
+        link.user->write("[Your line was too long; it was cut to " +
+                         std::to_string(cfg_.max_line_length) + " characters.]\n");
+}
+
+// What a client that has not logged in has made the server do, against
+// the configured budget: empty while within it, else what ran over.
+std::string Comm::over_budget(const Link &link) const {
+    auto over = [](const char *what, std::size_t used, std::size_t cap) {
+        return cap && used > cap ? std::string(what) + " " + std::to_string(used) + " > " + std::to_string(cap)
+                                 : std::string();
+    };
+    const telnet::Telnet::Stats none{};
+    const telnet::Telnet::Stats &st = link.tn ? link.tn->stats() : none;
+    std::string r = over("negotiation replies", st.replies_sent, cfg_.login_replies);
+    if (r.empty()) r = over("subnegotiation bytes", st.subnegotiation_bytes, cfg_.login_subnegotiation);
+    if (r.empty()) r = over("lines", link.lines_before_login, cfg_.login_lines);
+    return r;
 }
 
 // One command per user per turn, like a driver's backend loop: a flooding
@@ -444,6 +536,7 @@ void Comm::run_timers(Clock::time_point now) {
         if (l->dead) continue;
         if (l->closing && now >= l->close_deadline) finish_link(*l);
         else if (l->throttled) check_output(*l);
+        if (l->spare_z && now - l->spare_since > spare_compressor_keep) l->spare_z.reset();
     }
 }
 
@@ -516,6 +609,21 @@ void Comm::send(Link &link, std::string_view bytes) {
         net::write_console(bytes);
         return;
     }
+    if (link.batching) {
+        link.batch += bytes;
+        if (link.batch.size() >= batch_limit) write_batch(link);
+        return;
+    }
+    post(link, bytes);
+}
+
+void Comm::write_batch(Link &link) {
+    if (link.batch.empty() || link.dead) return;
+    std::string bytes = std::exchange(link.batch, {});
+    post(link, bytes);
+}
+
+void Comm::post(Link &link, std::string_view bytes) {
     if (io_reactor_post_write(reactor_, link.fd, const_cast<char *>(bytes.data()), bytes.size()) != 0) {
         lose_link(link, std::string("write failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)));
         return;
@@ -569,12 +677,12 @@ void Comm::lose_link(Link &link, const std::string &why, bool flush) {
 
 void Comm::close_link(Link &link) {
     if (link.dead || link.closing) return;
-    if (link.z) {
-        std::string tail = link.z->finish();
-        link.z.reset();
-        send(link, tail);
-        if (link.dead) return;
-    }
+    std::string tail = link.stop_compression();
+    link.spare_z.reset();
+    send(link, tail);
+    link.batching = false;
+    write_batch(link);
+    if (link.dead) return;
     link.closing = true;
     link.close_deadline = now() + flush_grace;
     if (link.console) finish_link(link);
@@ -584,6 +692,7 @@ void Comm::close_link(Link &link) {
 void Comm::finish_link(Link &link) {
     if (link.dead) return;
     link.dead = true;
+    link.batch.clear();
     io_reactor_remove(reactor_, link.fd);
     if (!link.console) net::close_socket(link.fd);
     if (User *u = link.user) {  // torn down under a live session (shutdown)

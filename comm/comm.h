@@ -83,6 +83,13 @@ public:
     // Logged-in sessions survive a dropped connection (net-dead); others
     // are simply gone.
     void set_keep_when_dropped(bool keep) { keep_ = keep; }
+    // The player has logged in. Until then the connection runs on the
+    // pre-login budget (negotiation replies, subnegotiation bytes, lines;
+    // see Config): a client that has proved nothing cannot make the server
+    // work without end. Kept apart from keep_when_dropped on purpose: an
+    // application may keep a session without trusting it, or the reverse.
+    void set_logged_in() { logged_in_ = true; }
+    bool logged_in() const { return logged_in_; }
     // Ends the session: `farewell` is sent and flushed, then the connection
     // closes. on_disconnect follows at a safe point of the loop.
     void disconnect(std::string_view farewell);
@@ -98,6 +105,7 @@ private:
     Link *link_ = nullptr;
     std::string address_;
     bool keep_ = false;
+    bool logged_in_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
     Clock::time_point last_input_{};  // set from Comm::now() on connect
@@ -149,6 +157,8 @@ private:
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
     void on_input(Link &link, std::string_view bytes);
+    void take_input(Link &link, std::string_view bytes);
+    std::string over_budget(const Link &link) const;
     void run_commands();
     void run_timers(Clock::time_point now);
     void begin_shutdown();
@@ -156,6 +166,8 @@ private:
     void reap();
 
     void send(Link &link, std::string_view bytes);
+    void write_batch(Link &link);
+    void post(Link &link, std::string_view bytes);
     void check_output(Link &link);
     void update_interest(Link &link);
     void lose_link(Link &link, const std::string &why, bool flush = true);

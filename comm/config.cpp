@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -25,7 +26,11 @@ const char *const default_config_text =
     "max output buffer : 1m\n"
     "output high watermark : 256k\n"
     "output low watermark : 64k\n"
-    "mccp : on\n";
+    "mccp : on\n"
+    "max option changes : 20\n"
+    "max replies before login : 500\n"
+    "max subnegotiation before login : 64k\n"
+    "max lines before login : 50\n";
 
 namespace {
 
@@ -33,6 +38,24 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
+}
+
+// Text from the file for a message: printable ASCII as is, the rest as
+// \xNN, so that a NUL or an escape sequence neither cuts nor hides it.
+std::string shown(std::string_view s) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += ch;
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
 }
 
 std::string lower(std::string_view s) {
@@ -158,7 +181,7 @@ const std::vector<KeyRule> &rules() {
              static const char *known[] = {"auto", "epoll", "io_uring", "poll", "iocp"};
              for (const char *k : known)
                  if (v == k) return c.backend = k, std::string();
-             return "unknown backend '" + std::string(v) +
+             return "unknown backend '" + shown(v) +
                     "' (expected auto, epoll, io_uring, poll or iocp)";
          }},
         {"io_reactor_max_events", false, int_key(&Config::max_events, 1, 65536)},
@@ -173,6 +196,16 @@ const std::vector<KeyRule> &rules() {
         {"output high watermark", false, size_key(&Config::output_high_water, 512)},
         {"output low watermark", false, size_key(&Config::output_low_water, 0)},
         {"mccp", false, bool_key(&Config::mccp)},
+        {"max option changes", false,
+         [](std::string_view v, Config &c) -> std::string {
+             int n = 0;
+             if (!parse_int_in(v, 0, 1000, n)) return "expected a number from 0 to 1000";
+             c.max_option_changes = static_cast<unsigned>(n);
+             return {};
+         }},
+        {"max replies before login", false, size_key(&Config::login_replies, 0)},
+        {"max subnegotiation before login", false, size_key(&Config::login_subnegotiation, 0)},
+        {"max lines before login", false, size_key(&Config::login_lines, 0)},
     };
     return table;
 }
@@ -183,17 +216,65 @@ const KeyRule *find_rule(std::string_view key) {
     return nullptr;
 }
 
+// The line number in a "file:line" origin; 0 for a default.
+int line_of(const Config &c, const std::string &key) {
+    std::string o = c.origin(key);
+    auto colon = o.rfind(':');
+    return o.size() > c.source.size() && colon != std::string::npos ? std::atoi(o.c_str() + colon + 1) : 0;
+}
+
+// Two settings that must agree: the message goes to the later of the two
+// lines (the one that made the pair wrong when read top to bottom) and
+// says where the other one was set.
+std::string pair_error(const Config &c, const std::string &a, const std::string &b,
+                       const std::string &message) {
+    const std::string &at = line_of(c, a) >= line_of(c, b) ? a : b;
+    const std::string &other = &at == &a ? b : a;
+    std::string where_other = line_of(c, other) ? "set at " + c.origin(other) : "the default";
+    return c.origin(at) + ": " + message + " ('" + other + "' is " + where_other + ")";
+}
+
 std::string check_consistency(const Config &c) {
-    if (c.listeners.empty()) return "no port configured (add a line like 'port : 4000')";
+    if (c.listeners.empty()) return c.source + ": no port configured (add a line like 'port : 4000')";
     if (c.output_low_water >= c.output_high_water)
-        return "output low watermark must be below output high watermark";
+        return pair_error(c, "output low watermark", "output high watermark",
+                          "output low watermark (" + std::to_string(c.output_low_water) +
+                              ") must be below output high watermark (" +
+                              std::to_string(c.output_high_water) + ")");
     if (c.output_high_water > c.output_cap)
-        return "output high watermark must not exceed max output buffer";
+        return pair_error(c, "output high watermark", "max output buffer",
+                          "output high watermark (" + std::to_string(c.output_high_water) +
+                              ") must not exceed max output buffer (" + std::to_string(c.output_cap) + ")");
     return {};
+}
+
+bool is_ipv4_address(std::string_view s) {
+    int parts = 0;
+    while (true) {
+        auto dot = s.find('.');
+        int n = 0;
+        if (!parse_int_in(s.substr(0, dot), 0, 255, n) || s.substr(0, dot).size() > 3) return false;
+        ++parts;
+        if (dot == std::string_view::npos) break;
+        s.remove_prefix(dot + 1);
+    }
+    return parts == 4;
+}
+
+// The characters an IPv6 address can have; bind() has the last word.
+bool looks_like_ipv6_address(std::string_view s) {
+    return s.find(':') != std::string_view::npos &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) {
+               return std::isxdigit(c) || c == ':' || c == '.';
+           });
 }
 
 }  // namespace
 
+// Host names are not resolved: a listener binds to exactly the address
+// the operator wrote. Resolving at parse time would make start-up depend on
+// the resolver (blocking, and "localhost" may give 127.0.0.1, ::1 or both,
+// differently from one host to the next); the error says what to write.
 bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &error) {
     text = trim(text);
     ListenSpec spec;
@@ -214,8 +295,16 @@ bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &erro
     }
     if (!ok || (spec.family != ListenSpec::Family::any && spec.address.empty()) ||
         !parse_int_in(port_text, 0, 65535, spec.port)) {
-        error = "bad port '" + std::string(text) +
+        error = "bad port '" + shown(text) +
                 "' (expected 4000, 127.0.0.1:4000 or [::1]:4000; port 0 to 65535)";
+        return false;
+    }
+    const bool v6 = spec.family == ListenSpec::Family::ipv6;
+    if (spec.family != ListenSpec::Family::any &&
+        !(v6 ? looks_like_ipv6_address(spec.address) : is_ipv4_address(spec.address))) {
+        error = "'" + shown(spec.address) + "' is not a numeric " + (v6 ? "IPv6" : "IPv4") +
+                " address; host names are not resolved (write e.g. 127.0.0.1:" +
+                std::to_string(spec.port) + " or [::1]:" + std::to_string(spec.port) + ")";
         return false;
     }
     out = spec;
@@ -225,6 +314,7 @@ bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &erro
 bool parse_config(std::string_view text, std::string_view filename, Config &out,
                   std::string &error) {
     Config cfg;
+    cfg.source = std::string(filename);
     std::vector<std::string> seen;
     int lineno = 0;
     auto fail = [&](const std::string &msg) {
@@ -241,11 +331,11 @@ bool parse_config(std::string_view text, std::string_view filename, Config &out,
         if (line.empty()) continue;
         auto colon = line.find(':');
         if (colon == std::string_view::npos)
-            return fail("expected 'key : value', got '" + std::string(line) + "'");
+            return fail("expected 'key : value', got '" + shown(line) + "'");
         std::string key = lower(trim(line.substr(0, colon)));
         std::string_view value = trim(line.substr(colon + 1));
         const KeyRule *rule = find_rule(key);
-        if (!rule) return fail("unknown key '" + key + "'");
+        if (!rule) return fail("unknown key '" + shown(key) + "'");
         if (value.empty()) return fail("missing value for '" + key + "'");
         if (!rule->repeatable) {
             if (std::find(seen.begin(), seen.end(), key) != seen.end())
@@ -254,9 +344,12 @@ bool parse_config(std::string_view text, std::string_view filename, Config &out,
         }
         if (std::string msg = rule->parse(value, cfg); !msg.empty())
             return fail("bad value for '" + key + "': " + msg);
+        std::string here = cfg.source + ":" + std::to_string(lineno);
+        cfg.origins[key] = here;
+        if (key == "port") cfg.listeners.back().origin = here;
     }
     if (std::string msg = check_consistency(cfg); !msg.empty()) {
-        error = std::string(filename) + ": " + msg;
+        error = msg;
         return false;
     }
     out = std::move(cfg);

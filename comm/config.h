@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,8 @@ struct ListenSpec {
     Family family = Family::any;
     std::string address;  // numeric; empty for "all interfaces"
     int port = 0;         // 0: an ephemeral port chosen by the kernel
+    std::string origin{};  // where it was set ("mud.cfg:3", "--port"), for errors
+                           // ({}: aggregate initialisers may leave it out)
 };
 
 struct Config {
@@ -36,6 +39,22 @@ struct Config {
     std::size_t output_high_water = 256 * 1024;  // reading pauses above this...
     std::size_t output_low_water = 64 * 1024;    // ...and resumes below this
     bool mccp = true;                            // offer MCCP2 compression
+    unsigned max_option_changes = 20;            // per option per minute; 0: no limit
+    // The pre-login budget (0: no limit): what a client that has not logged
+    // in may make the server do before it is dropped.
+    std::size_t login_replies = 500;             // negotiation replies sent
+    std::size_t login_subnegotiation = 64 * 1024;  // subnegotiation bytes received
+    std::size_t login_lines = 50;                // input lines
+
+    // Where each setting came from, so that errors found later (at
+    // start-up: a backend not built in, a port in use) name it too.
+    std::string source;                          // the file name
+    std::map<std::string, std::string> origins;  // key -> "file:line"
+    // "file:line" of `key`, or the file alone for a default.
+    std::string origin(const std::string &key) const {
+        auto it = origins.find(key);
+        return it != origins.end() ? it->second : source;
+    }
 };
 
 // The configuration used when no file is given.
@@ -51,6 +70,8 @@ bool parse_config(std::string_view text, std::string_view filename, Config &out,
 bool load_config_file(const std::string &path, Config &out, std::string &error);
 
 // Parses "4000", "127.0.0.1:4000", "[::1]:4000". Used for --port too.
+// Addresses must be numeric: host names are refused here, not resolved
+// (see parse_listen_spec in config.cpp for why).
 bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &error);
 
 }  // namespace comm

@@ -12,5 +12,6 @@ Compressor::~Compressor() = default;
 std::string Compressor::run(std::string_view, int) { return {}; }
 std::string Compressor::compress(std::string_view) { return {}; }
 std::string Compressor::finish() { return {}; }
+bool Compressor::restart() { return false; }
 
 }  // namespace comm

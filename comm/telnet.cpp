@@ -71,6 +71,7 @@ void Telnet::feed_byte(std::uint8_t c, std::string &data) {
         state_ = State::sb_data;
         return;
     case State::sb_data:
+        ++stats_.subnegotiation_bytes;
         if (c == IAC) {
             state_ = State::sb_iac;
         } else if (sb_.size() < policy_.max_subnegotiation) {
@@ -101,7 +102,10 @@ void Telnet::feed_byte(std::uint8_t c, std::string &data) {
 
 void Telnet::on_command(std::uint8_t c) {
     if (c == NOP || c == GA || c == EOR_CMD || c == DM) return;
-    if (c == AYT) handler_.telnet_send("\r\n[Yes]\r\n");
+    if (c == AYT) {
+        ++stats_.replies_sent;
+        handler_.telnet_send("\r\n[Yes]\r\n");
+    }
     handler_.telnet_command(c);
 }
 
@@ -132,7 +136,27 @@ bool Telnet::agrees(bool local, std::uint8_t option) const {
 void Telnet::send_verb(std::uint8_t verb, std::uint8_t option) {
     const char bytes[3] = {static_cast<char>(IAC), static_cast<char>(verb),
                            static_cast<char>(option)};
+    ++stats_.replies_sent;
     handler_.telnet_send(std::string_view(bytes, 3));
+}
+
+// Counts one peer-made enable of `option`; false once the peer has made
+// more than the policy allows in the current window.
+bool Telnet::allow_change(bool local, std::uint8_t option) {
+    if (policy_.max_option_changes == 0) return true;
+    if (now_ - window_start_ >= policy_.option_change_window) {
+        window_start_ = now_;
+        for (Side &x : us_) x.changes = 0;
+        for (Side &x : him_) x.changes = 0;
+    }
+    Side &s = side(local, option);
+    if (s.changes >= policy_.max_option_changes) {
+        if (!refusal_reported_) handler_.telnet_renegotiation_refused(option, local);
+        refusal_reported_ = true;
+        return false;
+    }
+    ++s.changes;
+    return true;
 }
 
 // RFC 1143, "upon receipt of WILL" (remote) / "DO" (local).
@@ -141,7 +165,9 @@ void Telnet::receive_enable(bool local, std::uint8_t option) {
     const std::uint8_t yes = local ? WILL : DO, no = local ? WONT : DONT;
     switch (s.state) {
     case Q::no:
-        if (agrees(local, option)) {
+        // Refusing is always allowed in state "no" (RFC 1143): the state
+        // stays put and the answer is the negative verb.
+        if (agrees(local, option) && allow_change(local, option)) {
             s.state = Q::yes;
             send_verb(yes, option);
             changed(local, option, true);
@@ -252,6 +278,7 @@ void Telnet::send_sb(std::uint8_t option, std::string_view payload) {
     append_escaped(out, payload);
     out += static_cast<char>(IAC);
     out += static_cast<char>(SE);
+    ++stats_.replies_sent;
     handler_.telnet_send(out);
 }
 

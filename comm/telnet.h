@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -66,6 +67,11 @@ public:
     virtual std::vector<std::pair<std::string, std::string>> telnet_mssp() { return {}; }
     // Other commands (AYT, IP, BRK, ...).
     virtual void telnet_command(std::uint8_t command) { (void)command; }
+    // The peer turned options on more often than Policy::max_option_changes
+    // allows; from now on such requests are refused. Called once per Telnet.
+    virtual void telnet_renegotiation_refused(std::uint8_t option, bool local) {
+        (void)option, (void)local;
+    }
 
 protected:
     ~TelnetHandler() = default;
@@ -78,6 +84,22 @@ public:
     struct Policy {
         bool mccp2 = true;
         std::size_t max_subnegotiation = 8192;  // longer ones are dropped
+        // How often the peer may turn one option (one side of it) on per
+        // window; past that, further requests to enable it are refused
+        // (WONT/DONT, the state stays off) until the window ends. This is
+        // what keeps an option whose start is costly (MCCP2, MSSP, TTYPE)
+        // from being toggled in a loop. 0: no limit.
+        unsigned max_option_changes = 20;
+        std::chrono::seconds option_change_window{60};
+    };
+    using Clock = std::chrono::steady_clock;
+
+    // Counts what the peer has made this side do: replies and
+    // subnegotiations sent, subnegotiation bytes received. The comm layer
+    // holds these against its pre-login budget.
+    struct Stats {
+        std::size_t replies_sent = 0;
+        std::size_t subnegotiation_bytes = 0;
     };
 
     Telnet(TelnetHandler &handler, Policy policy);
@@ -88,6 +110,10 @@ public:
 
     // Feeds bytes from the peer; data bytes are appended to `data`.
     void feed(std::string_view bytes, std::string &data);
+    // The time the renegotiation limit measures windows with; the caller
+    // sets it before feed (a protocol layer reads no clock of its own).
+    void set_time(Clock::time_point now) { now_ = now; }
+    const Stats &stats() const { return stats_; }
 
     // Asks for an option on our side (WILL) or the peer's (DO), or for it
     // off; the Q method decides what, if anything, goes on the wire.
@@ -113,6 +139,7 @@ private:
     struct Side {
         Q state = Q::no;
         bool opposite = false;  // RFC 1143's one-slot queue
+        std::uint16_t changes = 0;  // peer-made enables in the current window
     };
     enum class State : std::uint8_t { data, iac, verb, sb_option, sb_data, sb_iac };
 
@@ -123,6 +150,7 @@ private:
     void receive_disable(bool local, std::uint8_t option);
     void request(bool local, std::uint8_t option, bool enable);
     bool agrees(bool local, std::uint8_t option) const;
+    bool allow_change(bool local, std::uint8_t option);
     void send_verb(std::uint8_t verb, std::uint8_t option);
     void changed(bool local, std::uint8_t option, bool enabled);
     void send_sb(std::uint8_t option, std::string_view payload);
@@ -152,6 +180,10 @@ private:
     std::array<Side, 256> us_{};
     std::array<Side, 256> him_{};
     ClientInfo client_;
+    Stats stats_;
+    Clock::time_point now_{};
+    Clock::time_point window_start_{};  // one window for every option
+    bool refusal_reported_ = false;
     int ttype_requests_ = 0;
     bool charset_requested_ = false;
 };

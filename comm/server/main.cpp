@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
     if (!port.empty()) {
         comm::ListenSpec spec;
         if (!comm::parse_listen_spec(port, spec, error)) return fail("--port: " + error);
+        spec.origin = "--port";
         config.listeners = {spec};
     }
 

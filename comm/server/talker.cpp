@@ -139,6 +139,7 @@ void Talker::enter(Player &p) {
     p.state = Player::State::playing;
     players_[lower(p.name)] = &p;
     p.user->set_keep_when_dropped(true);
+    p.user->set_logged_in();
     log_("login " + p.name + " #" + std::to_string(p.user->id()) + " from " + p.user->address());
     p.user->send_gmcp("Char.Name", "{\"name\":\"" + p.name + "\"}");
     p.user->write("Hello, " + p.name + ". Type 'help' for commands.\n\n");

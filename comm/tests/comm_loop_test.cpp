@@ -86,7 +86,10 @@ protected:
     void start(comm::Config cfg = {}) {
         ts::init();
         cfg.backend = GetParam();
-        cfg.listeners = {comm::ListenSpec{comm::ListenSpec::Family::ipv4, "127.0.0.1", 0}};
+        comm::ListenSpec loopback;
+        loopback.family = comm::ListenSpec::Family::ipv4;
+        loopback.address = "127.0.0.1";
+        cfg.listeners = {loopback};
         loop_ = std::make_unique<ts::Thread>([this, cfg] { serve(cfg); });
         ASSERT_TRUE(eventually([&] { return ready_.load(); }));
         ASSERT_EQ(start_error_, "");
@@ -461,6 +464,30 @@ std::vector<std::string> backends() {
     std::vector<std::string> out;
     for (const char *const *b = io_reactor_backends(); b && *b; ++b) out.emplace_back(*b);
     return out;
+}
+
+TEST_P(CommLoop, pre_login_budget_drops_a_client_that_never_logs_in_but_not_one_that_did) {
+    comm::Config cfg;
+    cfg.login_lines = 3;
+    start(cfg);
+    app_.on_line_rule = [](comm::User &u, std::string_view line) {
+        if (line == "login") u.set_logged_in();
+    };
+    socket_fd_t stranger = client();
+    send(stranger, "a\r\nb\r\nc\r\nd\r\ne\r\n");
+    std::string got;
+    read_until(stranger, "never comes", got, 5000);  // returns when the server closes
+    // Lines are counted per slice of input, so the count may pass 4.
+    EXPECT_TRUE(app_.log_has("over the pre-login budget (lines "));
+    // The app keeps its first user, so the drop makes it net-dead.
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+
+    socket_fd_t player = client();
+    send(player, "login\r\n");
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() >= 1 && app_.lines.back() == "login"; }); }));
+    send(player, "1\r\n2\r\n3\r\n4\r\n5\r\n");
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.back() == "5"; }); }));
+    EXPECT_EQ(app_.locked([&] { return app_.netdeads + app_.disconnects; }), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CommLoop, ::testing::ValuesIn(backends()),

@@ -55,7 +55,11 @@ TEST(Config, every_key_is_read) {
         "max output buffer : 2m\n"
         "output high watermark : 512k\n"
         "output low watermark : 128k\n"
-        "mccp : off\n");
+        "mccp : off\n"
+        "max option changes : 7\n"
+        "max replies before login : 99\n"
+        "max subnegotiation before login : 2k\n"
+        "max lines before login : 0\n");
     EXPECT_EQ(c.mud_name, "Test MUD");
     ASSERT_EQ(c.listeners.size(), 3u);
     EXPECT_EQ(c.listeners[1].family, ListenSpec::Family::ipv4);
@@ -77,6 +81,10 @@ TEST(Config, every_key_is_read) {
     EXPECT_EQ(c.output_high_water, 512u * 1024);
     EXPECT_EQ(c.output_low_water, 128u * 1024);
     EXPECT_FALSE(c.mccp);
+    EXPECT_EQ(c.max_option_changes, 7u);
+    EXPECT_EQ(c.login_replies, 99u);
+    EXPECT_EQ(c.login_subnegotiation, 2048u);
+    EXPECT_EQ(c.login_lines, 0u);
 }
 
 TEST(Config, keys_are_case_insensitive_and_spacing_free) {
@@ -138,11 +146,48 @@ TEST(Config, no_port_is_an_error) {
     EXPECT_EQ(error_for("name : x\n"), "mud.cfg: no port configured (add a line like 'port : 4000')");
 }
 
-TEST(Config, watermarks_must_be_ordered) {
+TEST(Config, watermarks_must_be_ordered_and_the_error_names_the_line) {
     EXPECT_EQ(error_for("port : 1\noutput low watermark : 300k\n"),
-              "mud.cfg: output low watermark must be below output high watermark");
+              "mud.cfg:2: output low watermark (307200) must be below output high watermark "
+              "(262144) ('output high watermark' is the default)");
     EXPECT_EQ(error_for("port : 1\nmax output buffer : 100k\n"),
-              "mud.cfg: output high watermark must not exceed max output buffer");
+              "mud.cfg:2: output high watermark (262144) must not exceed max output buffer "
+              "(102400) ('output high watermark' is the default)");
+}
+
+TEST(Config, a_pair_that_disagrees_is_blamed_on_its_later_line) {
+    EXPECT_EQ(error_for("output low watermark : 8k\nport : 1\n# x\noutput high watermark : 4k\n"),
+              "mud.cfg:4: output low watermark (8192) must be below output high watermark "
+              "(4096) ('output low watermark' is set at mud.cfg:1)");
+}
+
+TEST(Config, a_host_name_is_refused_at_parse_time_saying_what_to_write) {
+    EXPECT_EQ(error_for("name : x\nport : localhost:0\n"),
+              "mud.cfg:2: bad value for 'port': 'localhost' is not a numeric IPv4 address; host names "
+              "are not resolved (write e.g. 127.0.0.1:0 or [::1]:0)");
+    EXPECT_EQ(error_for("port : [localhost]:4000\n"),
+              "mud.cfg:1: bad value for 'port': 'localhost' is not a numeric IPv6 address; host names "
+              "are not resolved (write e.g. 127.0.0.1:4000 or [::1]:4000)");
+    for (const char *bad : {"port : 1.2.3:1\n", "port : 1.2.3.256:1\n", "port : 1.2.3.4.5:1\n",
+                            "port : 01.2.3.4444:1\n", "port : [fe80::1%eth0]:1\n"})
+        EXPECT_NE(error_for(bad).find("is not a numeric"), std::string::npos) << bad;
+    EXPECT_EQ(parsed("port : 10.0.0.1:1\n").listeners[0].address, "10.0.0.1");
+    EXPECT_EQ(parsed("port : [::ffff:10.0.0.1]:1\n").listeners[0].address, "::ffff:10.0.0.1");
+}
+
+TEST(Config, a_nul_byte_in_a_key_is_shown_escaped_not_cut) {
+    std::string text = std::string("port : 1\nma", 11) + std::string(1, '\0') + "x users : 5\n";
+    EXPECT_EQ(error_for(text), "mud.cfg:2: unknown key 'ma\\x00x users'");
+    EXPECT_EQ(error_for("port : 1\nna\x1b[2Jme\n"), "mud.cfg:2: expected 'key : value', got 'na\\x1b[2Jme'");
+}
+
+TEST(Config, each_setting_remembers_its_file_and_line) {
+    Config c = parsed("# top\nport : 1\nio_reactor_backend : poll\n\nport : 127.0.0.1:2\n");
+    EXPECT_EQ(c.origin("io_reactor_backend"), "mud.cfg:3");
+    EXPECT_EQ(c.origin("idle timeout"), "mud.cfg");  // a default: the file alone
+    ASSERT_EQ(c.listeners.size(), 2u);
+    EXPECT_EQ(c.listeners[0].origin, "mud.cfg:2");
+    EXPECT_EQ(c.listeners[1].origin, "mud.cfg:5");
 }
 
 TEST(Config, missing_file_is_an_error_naming_the_file) {

@@ -383,3 +383,103 @@ TEST_F(TelnetTest, are_you_there_is_answered) {
 TEST(TelnetEncode, doubles_iac_and_turns_newline_into_crlf) {
     EXPECT_EQ(Telnet::encode(std::string("a\nb") + bytes({0xff})), std::string("a\r\nb") + bytes({0xff, 0xff}));
 }
+
+// ---- the renegotiation limit --------------------------------------------------
+
+namespace {
+
+struct Refusals : Recorder {
+    std::vector<std::pair<int, bool>> refused;
+    void telnet_renegotiation_refused(std::uint8_t o, bool local) override {
+        refused.emplace_back(o, local);
+    }
+};
+
+std::string toggles(int option, int times) {
+    std::string s;
+    for (int i = 0; i < times; ++i) s += bytes({IAC, DO, option, IAC, DONT, option});
+    return s;
+}
+
+}  // namespace
+
+TEST(TelnetLimit, toggling_past_the_limit_is_refused_with_wont_and_state_stays_off) {
+    Refusals r;
+    Telnet t(r, Telnet::Policy{.max_option_changes = 3});
+    std::string d;
+    t.feed(toggles(OPT_MCCP2, 3), d);
+    EXPECT_EQ(r.compress, (std::vector<bool>{true, false, true, false, true, false}));
+    r.take();
+    t.feed(bytes({IAC, DO, OPT_MCCP2}), d);
+    EXPECT_EQ(r.take(), bytes({IAC, WONT, OPT_MCCP2}));  // refused: the negative verb
+    EXPECT_FALSE(t.local_enabled(OPT_MCCP2));
+    EXPECT_EQ(r.compress.size(), 6u);  // no compression started
+    t.feed(bytes({IAC, DONT, OPT_MCCP2}), d);
+    EXPECT_EQ(r.take(), "");  // already off: nothing to answer (no loop)
+    t.feed(toggles(OPT_MCCP2, 5), d);
+    std::string five_refusals;
+    for (int i = 0; i < 5; ++i) five_refusals += bytes({IAC, WONT, OPT_MCCP2});
+    EXPECT_EQ(r.take(), five_refusals);
+    ASSERT_EQ(r.refused.size(), 1u);  // reported once
+    EXPECT_EQ(r.refused[0], std::make_pair(int(OPT_MCCP2), true));
+}
+
+TEST(TelnetLimit, the_peer_side_is_limited_too_and_answered_with_dont) {
+    Refusals r;
+    Telnet t(r, Telnet::Policy{.max_option_changes = 2});
+    std::string d;
+    for (int i = 0; i < 2; ++i) t.feed(bytes({IAC, WILL, OPT_TTYPE, IAC, WONT, OPT_TTYPE}), d);
+    r.take();
+    t.feed(bytes({IAC, WILL, OPT_TTYPE}), d);
+    EXPECT_EQ(r.take(), bytes({IAC, DONT, OPT_TTYPE}));
+    EXPECT_FALSE(t.remote_enabled(OPT_TTYPE));
+}
+
+TEST(TelnetLimit, disabling_is_always_honoured) {
+    Refusals r;
+    Telnet t(r, Telnet::Policy{.max_option_changes = 1});
+    std::string d;
+    t.feed(bytes({IAC, DO, OPT_EOR}), d);
+    EXPECT_TRUE(t.local_enabled(OPT_EOR));
+    r.take();
+    t.feed(bytes({IAC, DONT, OPT_EOR}), d);
+    EXPECT_EQ(r.take(), bytes({IAC, WONT, OPT_EOR}));
+    EXPECT_FALSE(t.local_enabled(OPT_EOR));
+}
+
+TEST(TelnetLimit, our_own_requests_still_work_past_the_limit) {
+    Refusals r;
+    Telnet t(r, Telnet::Policy{.max_option_changes = 1});
+    std::string d;
+    t.feed(toggles(OPT_ECHO, 2), d);
+    r.take();
+    t.hide_input(true);  // the server asks; the peer's agreement is no peer-made change
+    EXPECT_EQ(r.take(), bytes({IAC, WILL, OPT_ECHO}));
+    t.feed(bytes({IAC, DO, OPT_ECHO}), d);
+    EXPECT_TRUE(t.local_enabled(OPT_ECHO));
+}
+
+TEST(TelnetLimit, a_new_window_allows_changes_again) {
+    Refusals r;
+    Telnet t(r, Telnet::Policy{.max_option_changes = 1, .option_change_window = std::chrono::seconds(10)});
+    std::string d;
+    auto t0 = Telnet::Clock::now();
+    t.set_time(t0);
+    t.feed(toggles(OPT_EOR, 2), d);
+    EXPECT_FALSE(t.local_enabled(OPT_EOR));
+    t.set_time(t0 + std::chrono::seconds(11));
+    r.take();
+    t.feed(bytes({IAC, DO, OPT_EOR}), d);
+    EXPECT_EQ(r.take(), bytes({IAC, WILL, OPT_EOR}));
+    EXPECT_TRUE(t.local_enabled(OPT_EOR));
+}
+
+TEST(TelnetLimit, stats_count_replies_and_subnegotiation_bytes) {
+    Recorder r;
+    Telnet t(r);
+    std::string d;
+    t.feed(bytes({IAC, DO, 99, IAC, WILL, 98}), d);
+    EXPECT_EQ(t.stats().replies_sent, 2u);
+    t.feed(bytes({IAC, SB, OPT_GMCP, 'a', 'b', 'c', IAC, SE}), d);
+    EXPECT_EQ(t.stats().subnegotiation_bytes, 4u);  // the payload and the IAC of IAC SE
+}
