@@ -336,16 +336,30 @@ bool FrameDecoder::header_complete() const {
     return head_.size() >= need;
 }
 
-bool FrameDecoder::start_frame() {
+// The first two bytes decide most errors; checking them before the rest of
+// the header arrives fails an unmasked or garbage frame at once instead of
+// waiting for mask bytes that may never come.
+bool FrameDecoder::check_first_bytes() {
     auto b0 = static_cast<std::uint8_t>(head_[0]), b1 = static_cast<std::uint8_t>(head_[1]);
     fin_ = b0 & 0x80;
     opcode_ = b0 & 0x0f;
     if (b0 & 0x70) return fail(1002, "reserved frame bits set (no extension was agreed)");
     if (!(b1 & 0x80)) return fail(1002, "client frame not masked");
-    bool control = opcode_ & 8;
     if (opcode_ != continuation && opcode_ != text && opcode_ != binary && opcode_ != close_op &&
         opcode_ != ping && opcode_ != pong)
         return fail(1002, "unknown opcode " + std::to_string(opcode_));
+    bool control = opcode_ & 8;
+    if (control && !fin_) return fail(1002, "fragmented control frame");
+    if (control && (b1 & 0x7f) > 125) return fail(1002, "control frame longer than 125 bytes");
+    if (opcode_ == continuation && !message_op_) return fail(1002, "continuation frame outside a message");
+    if ((opcode_ == text || opcode_ == binary) && message_op_)
+        return fail(1002, "new message before the fragmented one ended");
+    return true;
+}
+
+bool FrameDecoder::start_frame() {
+    auto b1 = static_cast<std::uint8_t>(head_[1]);
+    bool control = opcode_ & 8;
     std::size_t len7 = b1 & 0x7f, at = 2;
     length_ = len7;
     if (len7 >= 126) {
@@ -357,11 +371,6 @@ bool FrameDecoder::start_frame() {
         if (length_ < (len7 == 126 ? 126u : 65536u)) return fail(1002, "frame length not in its shortest form");
     }
     std::memcpy(mask_, head_.data() + at, 4);
-    if (control && !fin_) return fail(1002, "fragmented control frame");
-    if (control && length_ > 125) return fail(1002, "control frame longer than 125 bytes");
-    if (opcode_ == continuation && !message_op_) return fail(1002, "continuation frame outside a message");
-    if ((opcode_ == text || opcode_ == binary) && message_op_)
-        return fail(1002, "new message before the fragmented one ended");
     if (length_ > limits_.max_frame)
         return fail(1009, "frame of " + std::to_string(length_) + " bytes exceeds the limit of " +
                               std::to_string(limits_.max_frame));
@@ -382,6 +391,7 @@ bool FrameDecoder::feed(std::string_view in, Events &ev) {
     while (i < in.size() && !closed_) {
         if (!in_payload_) {
             head_ += in[i++];
+            if (head_.size() == 2 && !check_first_bytes()) return false;
             if (!header_complete()) continue;
             if (!start_frame()) return false;
             head_.clear();

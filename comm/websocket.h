@@ -117,6 +117,7 @@ public:
 
 private:
     bool header_complete() const;
+    bool check_first_bytes();
     bool start_frame();
     bool payload(std::string_view chunk, Events &ev);
     bool finish_frame(Events &ev);

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
+#include <ostream>
 #include <string>
 
 using namespace comm::ws;
@@ -77,6 +79,12 @@ Io open_layer(Layer &l, const std::string &extra = "") {
     Io io = feed(l, upgrade(extra));
     EXPECT_EQ(l.state(), TransportState::open) << l.error();
     return io;
+}
+
+std::string identifier(std::string s) {
+    for (char &c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return s;
 }
 
 std::string status_of(const std::string &response) { return response.substr(0, response.find("\r\n")); }
@@ -209,6 +217,8 @@ struct BadUpgrade {
     std::string request;
     std::string status;
     std::string error_part;
+    // A stable name for CTest (gtest would dump the bytes, pointers included).
+    friend void PrintTo(const BadUpgrade &b, std::ostream *os) { *os << identifier(b.status + " " + b.error_part); }
 };
 
 class WsBadUpgrade : public ::testing::TestWithParam<BadUpgrade> {};
@@ -428,6 +438,9 @@ struct BadFrame {
     std::string bytes;
     int close_code;
     std::string error_part;
+    friend void PrintTo(const BadFrame &b, std::ostream *os) {
+        *os << identifier(std::to_string(b.close_code) + " " + b.error_part);
+    }
 };
 
 class WsBadFrame : public ::testing::TestWithParam<BadFrame> {};
