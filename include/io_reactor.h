@@ -50,6 +50,44 @@
  *  8. Bad calls. A NULL reactor, an unknown or already-removed handle, or a
  *     bad argument gets -1 and an error code (io_reactor_last_error), never a
  *     crash. Apart from io_reactor_wakeup a reactor is used from one thread.
+ *     io_reactor_add takes connected stream sockets only, on every backend,
+ *     checked when it is called: a listening socket is refused with
+ *     IO_REACTOR_ELISTENER (use io_reactor_add_listener), anything that is
+ *     not a socket with IO_REACTOR_ENOTSOCKET (use io_reactor_add_console).
+ *  9. Bounded delivery. io_reactor_post_read(fd, NULL, n) with n > 0 grants
+ *     one EVENT_READ of at most n bytes; after it the handle delivers nothing
+ *     until the next such grant (a posted read, as on IOCP). Bytes not yet
+ *     delivered stay (in the kernel or the reactor) for a later grant:
+ *     nothing is lost. A handle never given a grant reads continuously.
+ *
+ * READINESS MODE (the original header's semantics, for unchanged drivers)
+ *  A driver written to the original header builds against this one with no
+ *  change to its C source: compile it with -DIO_REACTOR_READINESS (in CMake,
+ *  link the target `ioreactor_compat`, which adds the definition), and its
+ *  io_reactor_create() makes a readiness-mode reactor. Code that calls
+ *  io_reactor_create_readiness() or sets config.mode gets the same. Native
+ *  code (no definition) keeps the contract above. In readiness mode, on
+ *  POSIX (epoll, poll, io_uring through poll operations):
+ *  R1. io_reactor_add takes any descriptor: connected or listening sockets
+ *      (readable = a connection is pending; the caller accepts), pipes,
+ *      ttys and regular files (always ready). Its file flags are not changed.
+ *      io_reactor_add_console registers stdin the same way;
+ *      io_reactor_add_listener keeps its accepting behaviour (contract 6).
+ *  R2. The reactor does no I/O. io_reactor_wait reports level-triggered
+ *      readiness: at most one event per handle per wait, whose event_type is
+ *      a bitmask of EVENT_READ and EVENT_WRITE (as asked for), EVENT_ERROR
+ *      (`error` holds SO_ERROR) and EVENT_CLOSE (hangup with nothing left to
+ *      read). buffer is NULL and bytes_transferred 0. Readiness not acted
+ *      upon is reported again by the next wait.
+ *  R3. io_reactor_modify sets the interest (0: keep registered, no events).
+ *      io_reactor_post_read and io_reactor_post_write are no-ops returning 0
+ *      for a registered handle, as the original documents for POSIX: the
+ *      caller reads and writes itself. io_reactor_remove of a descriptor
+ *      that is not registered returns 0, as the original's does.
+ *  R4. Removal (contract 2) and waiting (7) are as above; bad calls (8) too,
+ *      except where R1 and R3 say otherwise.
+ *  R5. IOCP has no readiness mode yet: creating a readiness-mode reactor
+ *      there fails with ENOSYS.
  *
  * VERSIONS
  *  IO_REACTOR_VERSION_MAJOR/MINOR/PATCH name the header's version (the build
@@ -117,10 +155,23 @@ extern "C" {
 #define EVENT_ACCEPT  0x10 /**< a new connection (io_event_t.accepted_fd) */
 /**@}*/
 
+/** \name Error codes of this library (beyond errno / WSA codes)
+ * See io_reactor_strerror. Chosen above both ranges. */
+/**@{*/
+#define IO_REACTOR_ELISTENER  20001 /**< io_reactor_add: a listening socket */
+#define IO_REACTOR_ENOTSOCKET 20002 /**< io_reactor_add: not a socket */
+/**@}*/
+
+/** \name io_reactor_config_t.mode */
+/**@{*/
+#define IO_REACTOR_MODE_NATIVE    0 /**< the contract above (default) */
+#define IO_REACTOR_MODE_READINESS 1 /**< the original header's semantics */
+/**@}*/
+
 /** One event, as io_reactor_wait stores it. */
 typedef struct io_event_s {
     void *context;          /**< the context given when the handle was added */
-    int event_type;         /**< exactly one EVENT_* value, or IO_EVENT_NONE */
+    int event_type;         /**< one EVENT_* value, or IO_EVENT_NONE (readiness mode: a mask) */
     int bytes_transferred;  /**< EVENT_READ: bytes in buffer */
     void *buffer;           /**< EVENT_READ: the bytes (reactor-owned) */
     /* Additions to the driver header's fields: */
@@ -144,6 +195,7 @@ typedef struct io_reactor_config_s {
     int pool_size;       /**< operation contexts kept for reuse; 0: 256 */
     io_reactor_trace_fn trace; /**< NULL: no tracing */
     void *trace_user;          /**< handed to the trace hook unchanged */
+    int mode;                  /**< IO_REACTOR_MODE_NATIVE (0) or _READINESS */
 } io_reactor_config_t;
 
 /** Counters from io_reactor_get_stats. */
@@ -167,13 +219,18 @@ IO_REACTOR_API io_reactor_t *io_reactor_create_with(const io_reactor_config_t *c
 /** Releases the reactor and its queued output; the caller's sockets stay
  * open. NULL is ignored. */
 IO_REACTOR_API void io_reactor_destroy(io_reactor_t *reactor);
+/** A readiness-mode reactor (READINESS MODE above), backend chosen as
+ * "auto"; what -DIO_REACTOR_READINESS turns io_reactor_create into. */
+IO_REACTOR_API io_reactor_t *io_reactor_create_readiness(void);
 /**@}*/
 
 /** \name Handles */
 /**@{*/
 /** Registers socket \p fd with interest \p events (EVENT_READ, EVENT_WRITE,
  * or both); its events carry \p context. Returns 0, or -1 (e.g. EEXIST
- * when already registered). */
+ * when already registered; IO_REACTOR_ELISTENER for a listening socket,
+ * IO_REACTOR_ENOTSOCKET for a non-socket: contract 8). Readiness mode: any
+ * descriptor (R1). */
 IO_REACTOR_API int io_reactor_add(io_reactor_t *reactor, socket_fd_t fd, void *context, int events);
 /** Registers a listening socket; the reactor accepts and delivers each new
  * connection as EVENT_ACCEPT (contract 6). Returns 0 or -1. */
@@ -186,16 +243,17 @@ IO_REACTOR_API int io_reactor_add_console(io_reactor_t *reactor, void *context);
 IO_REACTOR_API int io_reactor_modify(io_reactor_t *reactor, socket_fd_t fd, int events);
 /** Unregisters \p fd: from its return on no event for it is delivered and
  * its context may be freed (contract 2). Queued output is dropped; the
- * socket is not closed. Returns 0 or -1. */
+ * socket is not closed. Returns 0 or -1 (readiness mode: 0 also for an fd
+ * that is not registered, R3). */
 IO_REACTOR_API int io_reactor_remove(io_reactor_t *reactor, socket_fd_t fd);
 /**@}*/
 
 /** \name I/O */
 /**@{*/
-/** Kept for drivers written against the completion-style header: reading is
- * continuous while EVENT_READ is set, so with a NULL buffer it only checks
- * that fd is registered. A caller-owned buffer is refused (EINVAL): read
- * data always arrives in reactor buffers. */
+/** With a NULL buffer: \p len 0 only checks that fd is registered; \p len
+ * > 0 grants one EVENT_READ of at most \p len bytes (contract 9). A
+ * caller-owned buffer is refused (EINVAL) in native mode: read data always
+ * arrives in reactor buffers. Readiness mode: a no-op (R3). */
 IO_REACTOR_API int io_reactor_post_read(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len);
 /** Sends \p len bytes from \p buffer, queueing whatever the kernel does not
  * take at once (contract 4); \p buffer is free on return. Returns 0 or -1. */
@@ -243,6 +301,12 @@ IO_REACTOR_API const char *io_reactor_version_string(void);
 
 #ifdef __cplusplus
 }
+#endif
+
+/* The build's choice of mode: a driver's unchanged io_reactor_create()
+ * calls make readiness-mode reactors. */
+#if defined(IO_REACTOR_READINESS)
+#define io_reactor_create io_reactor_create_readiness
 #endif
 
 #endif /* IO_REACTOR_H */

@@ -10,6 +10,12 @@
 //    with what the kernel already did; or readiness where that is simpler
 //    (IOCP's zero-byte read completes as "readable").
 // Either way the caller sees the same events.
+//
+// A readiness-mode reactor (io_reactor.h, READINESS MODE) registers its
+// io_reactor_add handles as HandleKind::watched: for those a backend only
+// watches readiness_mask(h) and reports through sink.watched(); nobody does
+// I/O. Every readiness backend gets this from report_readiness();
+// io_uring watches them with poll operations.
 #pragma once
 
 #include "io_reactor.h"
@@ -22,7 +28,7 @@
 
 namespace ior {
 
-enum class HandleKind : std::uint8_t { stream, listener, console };
+enum class HandleKind : std::uint8_t { stream, listener, console, watched };
 
 // Per-handle state. One allocation per registered socket; kept small on
 // purpose (idle connections are the common case).
@@ -37,16 +43,24 @@ struct Handle {
     bool failed = false;           // EVENT_ERROR owed or reported; writes refused
     bool close_owed = false;       // EOF seen, EVENT_CLOSE not yet delivered
     bool write_armed = false;      // output waits on the backend (EAGAIN / send in flight)
+    bool grant_mode = false;       // post_read(fd, NULL, n) was used: deliver only when granted
     std::uint16_t pins = 0;        // operations and lists that still reference this handle
     int error = 0;                 // the failure EVENT_ERROR reports
     WriteQueue out;                // output, whole and in order
     std::string stash;             // data received while paused or out of room
     void *backend_data = nullptr;  // owned by the backend
     std::uint32_t backend_index = 0; // free for the backend (poll uses it)
+    // Last, in what was padding after backend_index: an idle connection's
+    // state stays the same size (tests/windows/iocp_test.cpp measures it).
+    std::uint32_t grant = 0;       // grant_mode: bytes the next EVENT_READ may carry (0: none)
 
     Handle(socket_fd_t f, void *ctx, HandleKind k) : fd(f), context(ctx), kind(k) {}
     // Whether the backend should be reading (or accepting) for this handle.
-    bool reading() const { return (interest & EVENT_READ) && !read_ended && !removed; }
+    bool reading() const { return (interest & EVENT_READ) && !read_ended && !removed && !withheld(); }
+    // Whether an EVENT_READ may be delivered now (interest, and a grant if
+    // the caller bounds delivery).
+    bool deliverable() const { return (interest & EVENT_READ) && !withheld(); }
+    bool withheld() const { return grant_mode && grant == 0; }
 };
 
 // What a backend reports to. Implemented by the core.
@@ -71,6 +85,9 @@ public:
     // The handle failed (reset, error): EVENT_ERROR, once.
     virtual void failed(Handle &h, int error) = 0;
 
+    // A watched handle's readiness (kReady* bits): one event, no I/O.
+    virtual void watched(Handle &h, unsigned what) = 0;
+
     // A pinned handle that was removed and whose last operation completed:
     // the core frees it. Call exactly when h.removed && h.pins reaches 0.
     virtual void release(Handle &h) = 0;
@@ -89,20 +106,30 @@ inline bool unpin(Sink &sink, Handle &h) {
     return false;
 }
 
-// For readiness backends: what the kernel said about h. An error or hangup
-// wakes whichever side is waiting; its own recv or send then tells what
-// happened. Afterwards the backend re-syncs its interest (readiness_mask):
-// the report may have ended reading or writing.
-inline void report_readiness(Sink &sink, Handle &h, bool in, bool out, bool err) {
-    if ((in || err) && h.reading()) sink.readable(h);
-    if ((out || err) && h.write_armed && !h.removed) sink.writable(h);
+// What the kernel said about a handle (POLLIN, POLLOUT, POLLERR, POLLHUP).
+enum : unsigned { kReadyIn = 1, kReadyOut = 2, kReadyErr = 4, kReadyHup = 8 };
+
+// For readiness backends: what the kernel said about h. A watched handle
+// gets it as it is. Otherwise an error or hangup wakes whichever side is
+// waiting; its own recv or send then tells what happened. Afterwards the
+// backend re-syncs its interest (readiness_mask): the report may have ended
+// reading or writing.
+inline void report_readiness(Sink &sink, Handle &h, unsigned what) {
+    if (h.kind == HandleKind::watched) return h.removed ? void() : sink.watched(h, what);
+    const bool trouble = what & (kReadyErr | kReadyHup);
+    if (((what & kReadyIn) || trouble) && h.reading()) sink.readable(h);
+    if (((what & kReadyOut) || trouble) && h.write_armed && !h.removed) sink.writable(h);
 }
 
 // What a readiness backend watches for. Zero means "do not watch at all":
-// a hangup is reported even to an empty mask, and would spin.
+// a hangup is reported even to an empty mask, and would spin. A watched
+// handle is watched for exactly what the caller asked.
 enum : unsigned { kWantRead = 1, kWantWrite = 2 };
 inline unsigned readiness_mask(const Handle &h) {
-    return (h.reading() ? kWantRead : 0u) | (h.write_armed && !h.removed ? kWantWrite : 0u);
+    if (h.removed) return 0;
+    if (h.kind == HandleKind::watched)
+        return (h.interest & EVENT_READ ? kWantRead : 0u) | (h.interest & EVENT_WRITE ? kWantWrite : 0u);
+    return (h.reading() ? kWantRead : 0u) | (h.write_armed ? kWantWrite : 0u);
 }
 
 class Backend {
@@ -113,7 +140,8 @@ public:
     // Start watching h (reading if h.reading(), accepting for listeners).
     // Returns 0 or an error code.
     virtual int attach(Handle &h) = 0;
-    // h.interest or h.read_ended changed: start or stop reading.
+    // h.interest, h.read_ended or a grant changed: start or stop reading
+    // (for a watched handle: watch readiness_mask(h) from now on).
     virtual int update_reading(Handle &h) = 0;
     // The socket refused part of h.out (EAGAIN). Set h.write_armed and
     // report writable() or sent() once output can continue.
@@ -129,6 +157,8 @@ public:
     virtual int wake() = 0;
 
     virtual void add_stats(io_reactor_stats_t &) const {}
+    // Whether this backend serves watched handles (readiness mode).
+    virtual bool can_watch() const { return true; }
 };
 
 struct BackendOptions {

@@ -44,8 +44,13 @@ public:
         if (any_file_reading()) timeout_ms = 0;
         int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
         if (n < 0) return errno == EINTR ? 0 : errno;
-        for (int i = 0; i < n; ++i) dispatch(sink, events_[i]);
-        for (Handle *h : files_) report_readiness(sink, *h, true, false, false);
+        // epoll returns ready handles in a stable order; starting one later
+        // each wait keeps a caller's array smaller than the ready set from
+        // always missing the same ones (readiness mode drops what does not
+        // fit: it is reported again).
+        const int first = n > 0 ? static_cast<int>(rotation_++ % unsigned(n)) : 0;
+        for (int k = 0; k < n; ++k) dispatch(sink, events_[(first + k) % n]);
+        for (Handle *h : files_) report_readiness(sink, *h, kReadyIn | kReadyOut);
         return 0;
     }
 
@@ -71,8 +76,10 @@ private:
             return;
         }
         Handle &h = *static_cast<Handle *>(ev.data.ptr);
-        report_readiness(sink, h, ev.events & EPOLLIN, ev.events & EPOLLOUT,
-                         ev.events & (EPOLLERR | EPOLLHUP));
+        report_readiness(sink, h, (ev.events & EPOLLIN ? kReadyIn : 0u) |
+                                      (ev.events & EPOLLOUT ? kReadyOut : 0u) |
+                                      (ev.events & EPOLLERR ? kReadyErr : 0u) |
+                                      (ev.events & EPOLLHUP ? kReadyHup : 0u));
         sync(h);
     }
 
@@ -87,20 +94,23 @@ private:
         int op = !want ? EPOLL_CTL_DEL : h.backend_index ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
         if (epoll_ctl(epfd_, op, h.fd, &ev) < 0) {
             // epoll refuses regular files (a console redirected from a file);
-            // they are always readable, so poll them every round instead.
-            if (errno == EPERM && h.kind == HandleKind::console) return files_.push_back(&h), 0;
+            // they are always ready, so report them every round instead.
+            if (errno == EPERM && may_be_file(h)) return files_.push_back(&h), 0;
             return errno;
         }
         h.backend_index = want;
         return 0;
     }
 
+    static bool may_be_file(const Handle &h) {
+        return h.kind == HandleKind::console || h.kind == HandleKind::watched;
+    }
     bool is_file(const Handle &h) const {
-        return h.kind == HandleKind::console && std::find(files_.begin(), files_.end(), &h) != files_.end();
+        return may_be_file(h) && std::find(files_.begin(), files_.end(), &h) != files_.end();
     }
     bool any_file_reading() const {
         for (const Handle *h : files_)
-            if (h->reading()) return true;
+            if (readiness_mask(*h)) return true;
         return false;
     }
 
@@ -108,6 +118,7 @@ private:
     int wakefd_;
     std::vector<epoll_event> events_;
     std::vector<Handle *> files_;
+    unsigned rotation_ = 0;
 };
 
 }  // namespace

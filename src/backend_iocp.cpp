@@ -196,6 +196,8 @@ public:
     int poll(Sink &sink, int timeout_ms) override;
     int wake() override;
     void add_stats(io_reactor_stats_t &stats) const override;
+    // Readiness mode on IOCP (the original's posted reads) is not built yet.
+    bool can_watch() const override { return false; }
 
 private:
     enum class ConsoleState { idle, reading, ready, delivered, ended };

@@ -51,15 +51,23 @@ public:
         if (n < 0) return errno == EINTR ? 0 : errno;
         if (fds_[0].revents) drain_wakeups();
         // No attach or detach can happen while we report, so indexes hold.
-        for (std::size_t i = 1; i < fds_.size() && n > 0; ++i) {
+        // The scan starts one slot later each wait: when the caller's array
+        // is smaller than the ready set, what did not fit (and is reported
+        // again) is not always behind the same handles.
+        const std::size_t slots = fds_.size() - 1;
+        for (std::size_t k = 0; k < slots && n > 0; ++k) {
+            std::size_t i = 1 + (first_ + k) % slots;
             short revents = fds_[i].revents;
             if (!revents) continue;
             --n;
             Handle &h = *owners_[i];
-            report_readiness(sink, h, revents & POLLIN, revents & POLLOUT,
-                             revents & (POLLERR | POLLHUP | POLLNVAL));
+            report_readiness(sink, h, (revents & POLLIN ? kReadyIn : 0u) |
+                                      (revents & POLLOUT ? kReadyOut : 0u) |
+                                      (revents & (POLLERR | POLLNVAL) ? kReadyErr : 0u) |
+                                      (revents & POLLHUP ? kReadyHup : 0u));
             sync(h);
         }
+        first_ = slots ? (first_ + 1) % slots : 0;
         return 0;
     }
 
@@ -91,6 +99,7 @@ private:
     int wake_write_;
     std::vector<pollfd> fds_;       // [0] is the wakeup pipe
     std::vector<Handle *> owners_;  // owners_[i] registered fds_[i]
+    std::size_t first_ = 0;         // where the next report starts (see poll)
 };
 
 }  // namespace

@@ -15,6 +15,12 @@
 //
 // SQEs are only queued between polls; poll() submits them all with the wait,
 // in one io_uring_enter. The one exception is detach (see there).
+//
+// Watched handles (readiness mode) get a one-shot poll for their whole mask,
+// re-armed with the next wait: the kernel checks readiness when a poll is
+// armed, so readiness the caller left unserved is reported again
+// (level-triggered), which a multishot poll, woken only by new activity,
+// would not do.
 #include "backend.h"
 
 #include <liburing.h>
@@ -57,6 +63,8 @@ constexpr std::uint32_t kReadCancelled = 1u << 1; // a cancel for it is queued
 constexpr std::uint32_t kWriteActive = 1u << 2;   // send / poll_out in flight
 constexpr std::uint32_t kDeferredRead = 1u << 3;  // re-arm reading at next poll
 constexpr std::uint32_t kDeferredWrite = 1u << 4; // re-arm writing at next poll
+constexpr std::uint32_t kArmedShift = 5;          // watched: the kWant* mask in flight
+constexpr std::uint32_t kArmedMask = 3u << kArmedShift;
 
 constexpr std::uint16_t kBufferGroup = 0;
 // 16 KiB: one buffer holds a typical burst, so a message is one completion,
@@ -120,6 +128,9 @@ private:
     void run_deferred(Sink &sink);
     void rearm_read_if_wanted(Handle &h);
     Op read_op(const Handle &h) const;
+    static bool wants_read(const Handle &h);
+    int arm_watch(Handle &h, io_uring_sqe *sqe);
+    void on_watch(Sink &sink, Handle &h, int res);
 
     // --- completion ---
     void reap(Sink &sink);
@@ -363,7 +374,9 @@ void UringBackend::begin(io_uring_sqe *sqe, Handle *h, Op op) {
 Op UringBackend::read_op(const Handle &h) const {
     if (h.kind == HandleKind::listener) return Op::accept;
     // The console may be a tty, pipe or file: watch it and let the core read.
-    if (h.kind == HandleKind::console || read_mode_ == ReadMode::readiness) return Op::poll_in;
+    if (h.kind == HandleKind::console || h.kind == HandleKind::watched ||
+        read_mode_ == ReadMode::readiness)
+        return Op::poll_in;
     return Op::recv;
 }
 
@@ -375,6 +388,7 @@ int UringBackend::arm_read(Handle &h) {
         defer(h, kDeferredRead);
         return 0;
     }
+    if (h.kind == HandleKind::watched) return arm_watch(h, sqe);
     if (read_op(h) == Op::poll_in) {
         io_uring_prep_poll_add(sqe, h.fd, POLLIN);
         begin(sqe, &h, Op::poll_in);
@@ -388,6 +402,15 @@ int UringBackend::arm_read(Handle &h) {
         begin(sqe, &h, Op::recv);
     }
     h.backend_index |= kReadActive;
+    return 0;
+}
+
+// Only called with a nonzero mask (wants_read).
+int UringBackend::arm_watch(Handle &h, io_uring_sqe *sqe) {
+    const unsigned want = readiness_mask(h);
+    io_uring_prep_poll_add(sqe, h.fd, (want & kWantRead ? POLLIN : 0) | (want & kWantWrite ? POLLOUT : 0));
+    begin(sqe, &h, Op::poll_in);
+    h.backend_index = (h.backend_index & ~kArmedMask) | kReadActive | (want << kArmedShift);
     return 0;
 }
 
@@ -473,21 +496,29 @@ void UringBackend::run_deferred(Sink &sink) {
     }
 }
 
+bool UringBackend::wants_read(const Handle &h) {
+    return h.kind == HandleKind::watched ? readiness_mask(h) != 0 : h.reading();
+}
+
 void UringBackend::rearm_read_if_wanted(Handle &h) {
-    if (h.reading()) arm_read(h);
+    if (wants_read(h)) arm_read(h);
 }
 
 // ------------------------------------------------------ the interface ----
 
 int UringBackend::attach(Handle &h) {
     h.backend_index = 0;
-    if (h.reading()) return arm_read(h);
+    if (wants_read(h)) return arm_read(h);
     return 0;
 }
 
 int UringBackend::update_reading(Handle &h) {
     const bool active = h.backend_index & kReadActive;
-    if (h.reading()) return active ? 0 : arm_read(h);
+    // A watched handle's poll in flight has the old mask: cancel, and its
+    // completion re-arms with the new one.
+    const bool stale = h.kind == HandleKind::watched &&
+                       ((h.backend_index & kArmedMask) >> kArmedShift) != readiness_mask(h);
+    if (wants_read(h) && !(active && stale)) return active ? 0 : arm_read(h);
     if (active && !(h.backend_index & kReadCancelled)) {
         // Data completing before the cancel lands is still delivered; the
         // core stashes it while paused.
@@ -689,6 +720,7 @@ void UringBackend::on_send(Sink &sink, Handle &h, int res, unsigned flags) {
 
 void UringBackend::on_poll_in(Sink &sink, Handle &h, int res, unsigned flags) {
     if (!finish(sink, h, flags, kReadActive)) return;
+    if (h.kind == HandleKind::watched) return on_watch(sink, h, res);
     if (res == -ECANCELED || res == -EINTR) {
         rearm_read_if_wanted(h);
         return;
@@ -699,6 +731,17 @@ void UringBackend::on_poll_in(Sink &sink, Handle &h, int res, unsigned flags) {
     }
     sink.readable(h);
     rearm_read_if_wanted(h);
+}
+
+// Re-armed by the next poll (deferred, not queued now: a full SQ would be
+// submitted at once and could report h twice in one wait).
+void UringBackend::on_watch(Sink &sink, Handle &h, int res) {
+    if (res == -ECANCELED || res == -EINTR) return rearm_read_if_wanted(h);
+    const unsigned r = res < 0 ? 0u : unsigned(res);
+    sink.watched(h, (r & POLLIN ? kReadyIn : 0u) | (r & POLLOUT ? kReadyOut : 0u) |
+                        (res < 0 || (r & (POLLERR | POLLNVAL)) ? kReadyErr : 0u) |
+                        (r & POLLHUP ? kReadyHup : 0u));
+    if (wants_read(h) && !h.removed) defer(h, kDeferredRead);
 }
 
 void UringBackend::on_poll_out(Sink &sink, Handle &h, int res, unsigned flags) {

@@ -75,6 +75,7 @@ struct io_reactor_s final : ior::Sink {
     int out_count = 0;
     int out_capacity = 0;
     bool in_wait = false;
+    bool readiness = false;  // READINESS MODE (io_reactor.h): io_reactor_add watches
     int last_error = 0;
     io_reactor_trace_fn trace_fn = nullptr;
     void *trace_user = nullptr;
@@ -93,8 +94,10 @@ struct io_reactor_s final : ior::Sink {
     void trace(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     int add(socket_fd_t fd, void *context, int events, HandleKind kind);
+    int check_kind(socket_fd_t fd, HandleKind kind);
     int remove(Handle &h);
     int modify(Handle &h, int events);
+    int post_read(Handle &h, const void *buffer, std::size_t len);
     int post_write(Handle &h, const char *data, std::size_t len);
     int wait(io_event_t *events, int max_events, const timeval *tv);
 
@@ -114,6 +117,8 @@ struct io_reactor_s final : ior::Sink {
     void deliver_stash(Handle &h);
     void end_reading(Handle &h);
     void report_close(Handle &h);
+    std::size_t allowance(const Handle &h, std::size_t room) const;
+    void consume_grant(Handle &h);
 
     // Sink
     // Events are only written during a wait; whatever happens between waits
@@ -125,6 +130,7 @@ struct io_reactor_s final : ior::Sink {
     void accepted(Handle &listener, socket_fd_t fd) override;
     void sent(Handle &h, std::size_t n) override;
     void failed(Handle &h, int error) override;
+    void watched(Handle &h, unsigned what) override;
     void release(Handle &h) override { delete &h; }
 };
 
@@ -144,17 +150,31 @@ int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind
     if (fd == ior::sys::invalid_socket() || (events & ~(EVENT_READ | EVENT_WRITE)))
         return fail(EINVAL);
     if (handles.count(fd)) return fail(EEXIST);
-    // The console stays blocking: O_NONBLOCK on a shared terminal outlives us.
-    if (kind != HandleKind::console)
+    if (int error = check_kind(fd, kind)) return fail(error);
+    // The console stays blocking: O_NONBLOCK on a shared terminal outlives
+    // us. A watched descriptor is the caller's to configure.
+    if (kind == HandleKind::stream || kind == HandleKind::listener)
         if (int error = ior::sys::set_nonblocking(fd)) return fail(error);
     auto h = std::unique_ptr<Handle>(new (std::nothrow) Handle(fd, context, kind));
     if (!h) return fail(ENOMEM);
     h->interest = static_cast<std::uint8_t>(events);
     if (int error = backend->attach(*h)) return fail(error);
     handles.emplace(fd, h.get());
-    if (events & EVENT_WRITE) mark(*h, kWriteEvent);
+    if ((events & EVENT_WRITE) && kind != HandleKind::watched) mark(*h, kWriteEvent);
     trace("add fd %lld kind %d events %#x", static_cast<long long>(fd), int(kind), events);
     h.release();
+    return 0;
+}
+
+// Refused now, the same on every backend, rather than failing later as an
+// EVENT_ERROR whose cause depends on the backend.
+int io_reactor_s::check_kind(socket_fd_t fd, HandleKind kind) {
+    if (kind == HandleKind::console) return 0;
+    ior::sys::FdKind what;
+    if (int error = ior::sys::classify(fd, what)) return error;
+    if (kind != HandleKind::stream) return 0;
+    if (what == ior::sys::FdKind::listening_socket) return IO_REACTOR_ELISTENER;
+    if (what == ior::sys::FdKind::not_socket) return IO_REACTOR_ENOTSOCKET;
     return 0;
 }
 
@@ -180,6 +200,10 @@ int io_reactor_s::modify(Handle &h, int events) {
     if (events & ~(EVENT_READ | EVENT_WRITE)) return fail(EINVAL);
     int changed = h.interest ^ events;
     h.interest = static_cast<std::uint8_t>(events);
+    if (h.kind == HandleKind::watched) {
+        int error = changed ? backend->update_reading(h) : 0;
+        return error ? fail(error) : 0;
+    }
     if (changed & EVENT_READ) {
         if (int error = backend->update_reading(h)) return fail(error);
         if (!h.stash.empty()) mark(h, kStash);
@@ -189,10 +213,27 @@ int io_reactor_s::modify(Handle &h, int events) {
     return 0;
 }
 
+// Readiness mode: a no-op, as the original documents for POSIX. Native: a
+// NULL buffer with len > 0 grants one EVENT_READ of at most len bytes
+// (contract 9); whatever else is there waits for the next grant.
+int io_reactor_s::post_read(Handle &h, const void *buffer, std::size_t len) {
+    if (h.kind == HandleKind::watched) return 0;
+    if (buffer) return fail(EINVAL);
+    if (len == 0) return 0;
+    if (h.kind == HandleKind::listener) return fail(EINVAL);
+    h.grant_mode = true;
+    h.grant = len > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(len);
+    if (int error = backend->update_reading(h)) return fail(error);
+    if (!h.stash.empty()) mark(h, kStash);
+    else if (h.close_owed) mark(h, kCloseEvent);
+    return 0;
+}
+
 // With nothing queued ahead, the kernel gets the bytes at once and only what
 // it refuses is copied: an echo or a reply costs no allocation and no copy.
 // A failure found here is reported by the next wait, like any other.
 int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
+    if (h.kind == HandleKind::watched) return 0;  // readiness: the caller writes
     if ((!data && len) || h.kind != HandleKind::stream) return fail(EINVAL);
     if (h.failed) return fail(h.error ? h.error : EPIPE);
     if (len == 0) return 0;
@@ -228,6 +269,12 @@ io_reactor_s::~io_reactor_s() {
 }
 
 void io_reactor_s::close_all() {
+    // First the ready list's pins: a handle the caller removed earlier may
+    // be held by nothing else (an event was owed when it was removed), and
+    // this is its last reference. Registered ones are freed below.
+    for (Handle *h : ready)
+        if (--h->pins == 0 && h->removed) delete h;
+    ready.clear();
     std::vector<Handle *> all;
     all.reserve(handles.size());
     for (auto &entry : handles) all.push_back(entry.second);
@@ -236,8 +283,6 @@ void io_reactor_s::close_all() {
         h->removed = true;
         backend->detach(*h);
     }
-    for (Handle *h : ready) --h->pins;  // removed above; freed below or by the backend
-    ready.clear();
     for (auto &pending : unclaimed_accepts) ior::sys::close_socket(pending.second);
     for (Handle *h : all)
         if (h->pins == 0) delete h;
@@ -345,13 +390,14 @@ void io_reactor_s::readable(Handle &h) {
 
 void io_reactor_s::read_stream(Handle &h) {
     char *buf = arena.get() + arena_used;
-    std::size_t room = std::min(kMaxRead, kArenaBytes - arena_used);
+    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
     int error = 0;
     long n = h.kind == HandleKind::console ? ior::sys::read_console(h.fd, buf, room, error)
                                             : ior::sys::recv(h.fd, buf, room, error);
     if (n > 0) {
         arena_used += static_cast<std::size_t>(n);
         emit(h, EVENT_READ, buf, static_cast<int>(n));
+        consume_grant(h);
     } else if (n == 0) {
         end_reading(h);
         h.close_owed = true;
@@ -398,20 +444,36 @@ void io_reactor_s::received(Handle &h, const char *data, std::size_t n) {
         h.close_owed = true;
         return report_close(h);
     }
-    // Paused, out of room, or older bytes waiting: keep order, deliver later.
-    if (!(h.interest & EVENT_READ) || !has_room() || !h.stash.empty()) {
+    // Paused, out of room, no grant, or older bytes waiting: keep order,
+    // deliver later.
+    if (!h.deliverable() || !has_room() || !h.stash.empty()) {
         h.stash.append(data, n);
-        if (h.interest & EVENT_READ) mark(h, kStash);
+        if (h.deliverable()) mark(h, kStash);
         return;
     }
-    emit(h, EVENT_READ, data, static_cast<int>(n));
+    std::size_t now = allowance(h, n);
+    emit(h, EVENT_READ, data, static_cast<int>(now));
+    consume_grant(h);
+    if (now < n) h.stash.append(data + now, n - now);  // waits for the next grant
+}
+
+// How much of `room` the next EVENT_READ may carry.
+std::size_t io_reactor_s::allowance(const Handle &h, std::size_t room) const {
+    return h.grant_mode ? std::min<std::size_t>(room, h.grant) : room;
+}
+
+// A grant is good for one EVENT_READ; reading stops until the next one.
+void io_reactor_s::consume_grant(Handle &h) {
+    if (!h.grant_mode) return;
+    h.grant = 0;
+    backend->update_reading(h);
 }
 
 // Stashed bytes are copied into the arena: the stash may grow again during
 // this same wait, and the event's buffer must not move.
 void io_reactor_s::deliver_stash(Handle &h) {
-    if (!(h.interest & EVENT_READ) || h.stash.empty()) return;
-    std::size_t room = std::min(kMaxRead, kArenaBytes - arena_used);
+    if (!h.deliverable() || h.stash.empty()) return;
+    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
     if (!has_room() || room == 0) return mark(h, kStash);
     std::size_t n = std::min(room, h.stash.size());
     char *buf = arena.get() + arena_used;
@@ -419,7 +481,11 @@ void io_reactor_s::deliver_stash(Handle &h) {
     arena_used += n;
     h.stash.erase(0, n);
     emit(h, EVENT_READ, buf, static_cast<int>(n));
-    if (!h.stash.empty()) return mark(h, kStash);
+    consume_grant(h);
+    if (!h.stash.empty()) {
+        if (h.deliverable()) mark(h, kStash);
+        return;
+    }
     if (h.stash.capacity() > kMinRead) h.stash.shrink_to_fit();
     report_close(h);
 }
@@ -433,10 +499,30 @@ void io_reactor_s::end_reading(Handle &h) {
 // EOF is reported once, after every byte before it, and not while paused
 // (deliver_stash or modify brings it back).
 void io_reactor_s::report_close(Handle &h) {
-    if (!h.close_owed || !(h.interest & EVENT_READ) || !h.stash.empty()) return;
+    if (!h.close_owed || !h.deliverable() || !h.stash.empty()) return;
     if (!has_room()) return mark(h, kCloseEvent);
     h.close_owed = false;
     emit(h, EVENT_CLOSE);
+}
+
+// Readiness mode: one event per report, the kernel's flags combined the way
+// the original's poll reactor combined them. What finds no room in the
+// caller's array is dropped: the backend reports it again (level-triggered).
+void io_reactor_s::watched(Handle &h, unsigned what) {
+    if (h.removed || !has_room()) return;
+    int type = 0;
+    if ((what & ior::kReadyIn) && (h.interest & EVENT_READ)) type |= EVENT_READ;
+    if ((what & ior::kReadyOut) && (h.interest & EVENT_WRITE)) type |= EVENT_WRITE;
+    if (what & ior::kReadyErr) type |= EVENT_ERROR;
+    // A hangup is a close only once nothing is left to read: a driver that
+    // tears down on EVENT_CLOSE must not lose the last commands of a pipe.
+    if ((what & ior::kReadyHup) && !(what & ior::kReadyIn)) type |= EVENT_CLOSE;
+    if (!type) return;
+    emit(h, type);
+    if (type & EVENT_ERROR) {
+        int error = ior::sys::socket_error(h.fd);
+        out[out_count - 1].error = error == 0 || error == ENOTSOCK ? EPIPE : error;
+    }
 }
 
 void io_reactor_s::writable(Handle &h) {
@@ -495,6 +581,8 @@ io_reactor_t *create(const io_reactor_config_t *config) {
     if (!config) config = &defaults;
     ior::BackendOptions opts;
     if (config->max_events < 0 || config->pool_size < 0) return fail_with(EINVAL), nullptr;
+    if (config->mode != IO_REACTOR_MODE_NATIVE && config->mode != IO_REACTOR_MODE_READINESS)
+        return fail_with(EINVAL), nullptr;
     if (config->max_events) opts.max_events = config->max_events;
     if (config->pool_size) opts.pool_size = config->pool_size;
     const char *name = config->backend;
@@ -508,6 +596,8 @@ io_reactor_t *create(const io_reactor_config_t *config) {
     if (reactor) reactor->backend = ior::make_backend(name, opts, error);
     if (!reactor) ior::sys::cleanup();
     if (!reactor || !reactor->backend) return fail_with(error), nullptr;
+    reactor->readiness = config->mode == IO_REACTOR_MODE_READINESS;
+    if (reactor->readiness && !reactor->backend->can_watch()) return fail_with(ENOSYS), nullptr;
     reactor->trace_fn = config->trace;
     reactor->trace_user = config->trace_user;
     reactor->trace("created, backend %s", reactor->backend->name());
@@ -529,11 +619,18 @@ io_reactor_t *io_reactor_create(void) { return create(nullptr); }
 
 io_reactor_t *io_reactor_create_with(const io_reactor_config_t *config) { return create(config); }
 
+io_reactor_t *io_reactor_create_readiness(void) {
+    io_reactor_config_t config{};
+    config.mode = IO_REACTOR_MODE_READINESS;
+    return create(&config);
+}
+
 void io_reactor_destroy(io_reactor_t *reactor) { delete reactor; }
 
 int io_reactor_add(io_reactor_t *reactor, socket_fd_t fd, void *context, int events) {
     if (!reactor) return fail_with(EINVAL);
-    return reactor->add(fd, context, events, HandleKind::stream);
+    return reactor->add(fd, context, events,
+                        reactor->readiness ? HandleKind::watched : HandleKind::stream);
 }
 
 int io_reactor_add_listener(io_reactor_t *reactor, socket_fd_t fd, void *context) {
@@ -543,7 +640,8 @@ int io_reactor_add_listener(io_reactor_t *reactor, socket_fd_t fd, void *context
 
 int io_reactor_add_console(io_reactor_t *reactor, void *context) {
     if (!reactor) return fail_with(EINVAL);
-    return reactor->add(ior::sys::console_fd(), context, EVENT_READ, HandleKind::console);
+    return reactor->add(ior::sys::console_fd(), context, EVENT_READ,
+                        reactor->readiness ? HandleKind::watched : HandleKind::console);
 }
 
 socket_fd_t io_reactor_console_fd(void) { return ior::sys::console_fd(); }
@@ -553,15 +651,18 @@ int io_reactor_modify(io_reactor_t *reactor, socket_fd_t fd, int events) {
     return h ? reactor->modify(*h, events) : -1;
 }
 
+// Native mode reports a remove of an unknown handle (-1, EBADF): in native
+// code it is a double remove or a wrong fd, a bug worth seeing. Readiness
+// mode returns 0, as the original does and as its drivers rely on.
 int io_reactor_remove(io_reactor_t *reactor, socket_fd_t fd) {
     Handle *h = lookup(reactor, fd);
-    return h ? reactor->remove(*h) : -1;
+    if (h) return reactor->remove(*h);
+    return reactor && reactor->readiness && fd != ior::sys::invalid_socket() ? 0 : -1;
 }
 
 int io_reactor_post_read(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len) {
     Handle *h = lookup(reactor, fd);
-    if (!h) return -1;
-    return (buffer || len) ? reactor->fail(EINVAL) : 0;
+    return h ? reactor->post_read(*h, buffer, len) : -1;
 }
 
 int io_reactor_post_write(io_reactor_t *reactor, socket_fd_t fd, void *buffer, size_t len) {
@@ -596,7 +697,18 @@ int io_reactor_last_error(const io_reactor_t *reactor) {
     return reactor ? reactor->last_error : g_last_error;
 }
 
-const char *io_reactor_strerror(int error) { return ior::sys::strerror(error); }
+const char *io_reactor_strerror(int error) {
+    switch (error) {
+    case IO_REACTOR_ELISTENER:
+        return "io_reactor_add: a listening socket; use io_reactor_add_listener "
+               "(or a readiness-mode reactor)";
+    case IO_REACTOR_ENOTSOCKET:
+        return "io_reactor_add: not a socket; use io_reactor_add_console for stdin "
+               "(or a readiness-mode reactor)";
+    default:
+        return ior::sys::strerror(error);
+    }
+}
 
 int io_reactor_get_stats(const io_reactor_t *reactor, io_reactor_stats_t *stats) {
     if (!reactor || !stats) return fail_with(EINVAL);

@@ -33,6 +33,11 @@ void close_socket(socket_fd_t fd);
 // The pending error of a socket (SO_ERROR), 0 if none.
 int socket_error(socket_fd_t fd);
 
+// What a descriptor is, for io_reactor_add's checks. Returns 0, or an error
+// (EBADF / WSAENOTSOCK's cousins) if fd is not open at all.
+enum class FdKind { socket, listening_socket, not_socket };
+int classify(socket_fd_t fd, FdKind &kind);
+
 const char *strerror(int error);
 
 }  // namespace ior::sys

@@ -67,6 +67,18 @@ int socket_error(socket_fd_t fd) {
     return error;
 }
 
+int classify(socket_fd_t fd, FdKind &kind) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0) {
+        kind = listening ? FdKind::listening_socket : FdKind::socket;
+        return 0;
+    }
+    if (errno != ENOTSOCK) return errno;
+    kind = FdKind::not_socket;
+    return 0;
+}
+
 const char *strerror(int error) { return std::strerror(error); }
 
 }  // namespace ior::sys

@@ -113,6 +113,19 @@ int socket_error(socket_fd_t fd) {
     return value;
 }
 
+int classify(socket_fd_t fd, FdKind &kind) {
+    BOOL listening = FALSE;
+    int len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, reinterpret_cast<char *>(&listening), &len) == 0) {
+        kind = listening ? FdKind::listening_socket : FdKind::socket;
+        return 0;
+    }
+    int error = WSAGetLastError();
+    if (error != WSAENOTSOCK) return error;
+    kind = FdKind::not_socket;
+    return 0;
+}
+
 // errno values (the core's own EINVAL, EBADF, ...) are small; Winsock and
 // Win32 codes go through the system message table.
 const char *strerror(int error) {

@@ -182,6 +182,7 @@ protected:
         ts::init();
         io_reactor_config_t config{};
         config.backend = GetParam();
+        config.mode = mode();
         reactor = io_reactor_create_with(&config);
         ASSERT_NE(reactor, nullptr) << "io_reactor_create_with(" << GetParam() << ") failed: "
                                     << io_reactor_strerror(io_reactor_last_error(nullptr));
@@ -193,6 +194,10 @@ protected:
         for (socket_fd_t fd : owned_) ts::close_socket(fd);
         owned_.clear();
     }
+
+    // The readiness suite (tests/readiness) runs the same fixture in
+    // readiness mode.
+    virtual int mode() const { return IO_REACTOR_MODE_NATIVE; }
 
     socket_fd_t own(socket_fd_t fd) {
         if (ts::valid(fd)) owned_.push_back(fd);
