@@ -3,6 +3,7 @@
 #include "line_buffer.h"
 #include "mccp.h"
 #include "net.h"
+#include "sanitize.h"
 
 #include <algorithm>
 #include <atomic>
@@ -72,6 +73,8 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     socket_fd_t fd;
     bool console;
     std::string address;
+    std::string host;           // address without the port: what admission counts
+    bool admitted = false;      // counted by admission_ until the link dies
     std::unique_ptr<telnet::Telnet> tn;
     std::unique_ptr<Compressor> z;        // while compressing
     std::unique_ptr<Compressor> spare_z;  // a finished stream kept for reuse
@@ -207,7 +210,9 @@ void User::disconnect(std::string_view farewell) {
 // ---- Comm: setup ------------------------------------------------------------
 
 Comm::Comm(const Config &config, Application &app, Logger log)
-    : cfg_(config), app_(app), log_(std::move(log)) {}
+    : cfg_(config), app_(app),
+      log_([log = std::move(log)](const std::string &line) { log(escape_controls(line)); }),
+      admission_(config.max_per_address, config.max_connects_per_minute) {}
 
 Comm::~Comm() {
     for (auto &l : links_)
@@ -397,8 +402,13 @@ void Comm::dispatch(const io_event_t &ev) {
 }
 
 void Comm::accept(Listener &listener, socket_fd_t fd) {
+    // The comm layer's choice, not the reactor's: it is this layer that
+    // writes a reply in pieces (telnet verbs, text, GA) and wants each piece
+    // out at once, while a bulk user of the reactor may want Nagle.
+    net::set_no_delay(fd);
     auto link = std::make_unique<Link>(*this, fd, false);
     link->address = net::peer_name(fd);
+    link->host = Admission::host_of(link->address);
     if (io_reactor_add(reactor_, fd, context_of(*link), EVENT_READ) != 0) {
         log_("cannot register connection from " + link->address + ": " +
              io_reactor_strerror(io_reactor_last_error(reactor_)));
@@ -407,23 +417,38 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     }
     Link &l = *link;
     links_.push_back(std::move(link));
-    if (shutting_down_ || users().size() >= cfg_.max_users) {
-        log_("refused " + l.address + " on " + listener.name + ": " +
-             (shutting_down_ ? "shutting down" : "server full"));
-        send(l, "Sorry, the server is full. Try again later.\r\n");
+    bool log_it = true;
+    if (std::string why = refusal(l, log_it); !why.empty()) {
+        if (log_it) log_("refused " + l.address + " on " + listener.name + ": " + why);
+        send(l, "Sorry, " + why + ". Try again later.\r\n");
         close_link(l);
         return;
     }
     auto user = std::unique_ptr<User>(new User(*this, next_id_++));
     user->link_ = &l;
     user->address_ = l.address;
-    user->last_input_ = now();
+    user->connected_at_ = user->last_input_ = now();
     l.user = user.get();
     User &u = *user;
     users_.push_back(std::move(user));
     log_("connect " + describe(u) + " on " + listener.name);
     l.tn->start();
     if (l.user) app_.on_connect(u);
+}
+
+// Why `link` may not become a user ("" if it may). A refused connection
+// costs one short write; only the first refusal of an address per minute is
+// logged, so a flood of connections cannot flood the log.
+std::string Comm::refusal(Link &link, bool &log_it) {
+    if (shutting_down_) return "the server is shutting down";
+    if (users().size() >= cfg_.max_users) return "the server is full";
+    Admission::Verdict v = admission_.admit(link.host, now());
+    if (v.refusal) {
+        log_it = v.first_refusal;
+        return v.refusal;
+    }
+    link.admitted = true;
+    return {};
 }
 
 // Replies to one read go out as one write (a negotiation storm would
@@ -468,8 +493,9 @@ void Comm::take_input(Link &link, std::string_view bytes) {
     const bool counting = link.user && !link.user->logged_in_;
     link.lines.feed(data, [&](std::string_view line, bool cut) {
         cut_any = cut_any || cut;
-        link.commands.emplace_back(line);
-        link.command_bytes += line.size() + 1;
+        // Control bytes go here, for every application: player text may
+        // reach other players' terminals and the log.
+        link.command_bytes += link.commands.emplace_back(clean_text(line)).size() + 1;
         if (counting) ++link.lines_before_login;
     });
     if (cut_any && link.user)
@@ -520,11 +546,18 @@ void Comm::run_timers(Clock::time_point now) {
     next_timer_check_ = now + timer_period;
     const auto idle = std::chrono::seconds(cfg_.idle_timeout);
     const auto netdead = std::chrono::seconds(cfg_.netdead_timeout);
+    const auto login = std::chrono::seconds(cfg_.login_timeout);
     std::size_t count = users_.size();
     for (std::size_t i = 0; i < count; ++i) {
         User &u = *users_[i];
         if (u.ending_) continue;
-        if (u.link_ && !u.link_->console && cfg_.idle_timeout > 0 && now - u.last_input_ > idle) {
+        // Counted from the connect, not from the last byte: a client that
+        // trickles a byte (or IAC NOP) now and then still has to log in.
+        if (u.link_ && !u.link_->console && !u.logged_in_ && cfg_.login_timeout > 0 &&
+            now - u.connected_at_ > login) {
+            log_("login timeout " + describe(u));
+            u.disconnect("\nYou took too long to log in. Goodbye.\n");
+        } else if (u.link_ && !u.link_->console && cfg_.idle_timeout > 0 && now - u.last_input_ > idle) {
             log_("idle timeout " + describe(u));
             u.disconnect("\nYou have been idle too long. Goodbye.\n");
         } else if (!u.link_ && now - u.netdead_since_ > netdead) {
@@ -538,6 +571,7 @@ void Comm::run_timers(Clock::time_point now) {
         else if (l->throttled) check_output(*l);
         if (l->spare_z && now - l->spare_since > spare_compressor_keep) l->spare_z.reset();
     }
+    admission_.forget_idle(now);
 }
 
 void Comm::begin_shutdown() {
@@ -591,7 +625,7 @@ bool Comm::reattach(User &old, User &fresh) {
     l.user = &old;
     old.link_ = &l;
     old.address_ = l.address;
-    old.last_input_ = now();
+    old.connected_at_ = old.last_input_ = now();  // a new connection for the session
     log_("reconnect " + describe(old) + " (login #" + std::to_string(fresh.id_) + ")");
     return true;
 }
@@ -692,6 +726,7 @@ void Comm::close_link(Link &link) {
 void Comm::finish_link(Link &link) {
     if (link.dead) return;
     link.dead = true;
+    if (link.admitted) admission_.release(link.host);
     link.batch.clear();
     io_reactor_remove(reactor_, link.fd);
     if (!link.console) net::close_socket(link.fd);

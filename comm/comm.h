@@ -13,6 +13,7 @@
 // user is dropped).
 #pragma once
 
+#include "admission.h"
 #include "config.h"
 #include "telnet.h"
 
@@ -86,7 +87,8 @@ public:
     // The player has logged in. Until then the connection runs on the
     // pre-login budget (negotiation replies, subnegotiation bytes, lines;
     // see Config): a client that has proved nothing cannot make the server
-    // work without end. Kept apart from keep_when_dropped on purpose: an
+    // work without end, and the login timeout applies (counted from the
+    // connect). Kept apart from keep_when_dropped on purpose: an
     // application may keep a session without trusting it, or the reverse.
     void set_logged_in() { logged_in_ = true; }
     bool logged_in() const { return logged_in_; }
@@ -108,7 +110,8 @@ private:
     bool logged_in_ = false;
     bool ending_ = false;  // on_disconnect is due; no more input
     bool gone_ = false;    // on_disconnect ran; freed at the end of the loop turn
-    Clock::time_point last_input_{};  // set from Comm::now() on connect
+    Clock::time_point connected_at_{};  // set from Comm::now() on connect
+    Clock::time_point last_input_{};    // set from Comm::now() on connect
     Clock::time_point netdead_since_{};
 };
 
@@ -156,6 +159,7 @@ private:
     bool open_listeners(std::string &error);
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
+    std::string refusal(Link &link, bool &log_it);
     void on_input(Link &link, std::string_view bytes);
     void take_input(Link &link, std::string_view bytes);
     std::string over_budget(const Link &link) const;
@@ -179,7 +183,8 @@ private:
 
     Config cfg_;
     Application &app_;
-    Logger log_;
+    Logger log_;  // escapes control bytes: addresses and names come from clients
+    Admission admission_;
     std::function<Clock::time_point()> clock_;
     io_reactor_t *reactor_ = nullptr;
     std::vector<std::unique_ptr<Listener>> listeners_;

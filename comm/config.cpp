@@ -21,6 +21,9 @@ const char *const default_config_text =
     "idle timeout : 1h\n"
     "net dead timeout : 5m\n"
     "max users : 1000\n"
+    "login timeout : 2m\n"
+    "max connections per address : 16\n"
+    "max connects per address per minute : 60\n"
     "max line length : 1024\n"
     "max input queue : 16k\n"
     "max output buffer : 1m\n"
@@ -190,6 +193,9 @@ const std::vector<KeyRule> &rules() {
         {"idle timeout", false, duration_key(&Config::idle_timeout)},
         {"net dead timeout", false, duration_key(&Config::netdead_timeout)},
         {"max users", false, size_key(&Config::max_users, 1)},
+        {"login timeout", false, duration_key(&Config::login_timeout)},
+        {"max connections per address", false, size_key(&Config::max_per_address, 0)},
+        {"max connects per address per minute", false, size_key(&Config::max_connects_per_minute, 0)},
         {"max line length", false, size_key(&Config::max_line_length, 16)},
         {"max input queue", false, size_key(&Config::max_input_queue, 256)},
         {"max output buffer", false, size_key(&Config::output_cap, 1024)},

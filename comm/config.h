@@ -33,6 +33,9 @@ struct Config {
     int idle_timeout = 3600;          // seconds without input before disconnect; 0: never
     int netdead_timeout = 300;        // seconds a dropped session waits for reconnect
     std::size_t max_users = 1000;
+    int login_timeout = 120;                   // seconds to log in; 0: no limit
+    std::size_t max_per_address = 16;          // open connections per client address; 0: no cap
+    std::size_t max_connects_per_minute = 60;  // new connections per address per minute; 0: no limit
     std::size_t max_line_length = 1024;
     std::size_t max_input_queue = 16 * 1024;     // queued command bytes before reading pauses
     std::size_t output_cap = 1024 * 1024;        // queued output that drops the user

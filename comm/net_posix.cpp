@@ -100,6 +100,11 @@ std::string peer_name(socket_fd_t fd) {
 
 void close_socket(socket_fd_t fd) { ::close(fd); }
 
+void set_no_delay(socket_fd_t fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 void write_console(std::string_view bytes) {
     while (!bytes.empty()) {
         ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());

@@ -111,6 +111,11 @@ std::string peer_name(socket_fd_t fd) {
 
 void close_socket(socket_fd_t fd) { closesocket(fd); }
 
+void set_no_delay(socket_fd_t fd) {
+    BOOL one = TRUE;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char *>(&one), sizeof one);
+}
+
 void write_console(std::string_view bytes) {
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     std::fflush(stdout);

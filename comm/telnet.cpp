@@ -1,5 +1,7 @@
 #include "telnet.h"
 
+#include "sanitize.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -316,10 +318,10 @@ void Telnet::on_ttype(std::string_view p) {
     handler_.telnet_ttype(name);
     bool ask_again = false;
     if (ttype_requests_ == 1) {
-        client_.client_name = std::string(name);
+        client_.client_name = clean_text(name);  // shown to players
         ask_again = true;
     } else if (ttype_requests_ == 2 && name != client_.client_name) {
-        client_.terminal_type = std::string(name);
+        client_.terminal_type = clean_text(name);
         ask_again = true;
     } else if (ttype_requests_ == 3 && name.substr(0, 5) == "MTTS ") {
         unsigned flags = 0;
@@ -346,7 +348,7 @@ void Telnet::on_charset(std::string_view p) {
     const std::uint8_t code = static_cast<std::uint8_t>(p[0]);
     p.remove_prefix(1);
     if (code == CHARSET_ACCEPTED) {
-        client_.charset = std::string(p);
+        client_.charset = clean_text(p);
         handler_.telnet_charset(p);
         return;
     }

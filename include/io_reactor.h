@@ -18,7 +18,10 @@
  *     ever delivered, and the caller may free its context at once. This also
  *     covers events still unprocessed in the array filled by the last
  *     io_reactor_wait: they are rewritten to event_type 0 (IO_EVENT_NONE)
- *     with a NULL context, so a loop over that array skips them.
+ *     with a NULL context, so a loop over that array skips them. So that
+ *     array must stay valid until the next io_reactor_wait or
+ *     io_reactor_destroy (keep it as long-lived as the loop, not in a
+ *     function that returns before a later remove): remove writes into it.
  *  3. Reads are completion style on every backend. While EVENT_READ is in a
  *     handle's interest set the reactor reads for it and delivers EVENT_READ
  *     with the bytes in `buffer` (`bytes_transferred` of them, not NUL

@@ -349,7 +349,8 @@ void io_reactor_s::serve(Handle &h, std::uint8_t due) {
         else mark(h, kErrorEvent);
     }
     if (due & kWriteEvent) {
-        if (!h.out.empty() || !(h.interest & EVENT_WRITE)) return;  // owed again on drain
+        // Owed again on drain; never after EVENT_ERROR (nothing will drain).
+        if (!h.out.empty() || h.failed || !(h.interest & EVENT_WRITE)) return;
         if (has_room()) emit(h, EVENT_WRITE);
         else mark(h, kWriteEvent);
     }
@@ -438,7 +439,9 @@ void io_reactor_s::accepted(Handle &listener, socket_fd_t fd) {
 }
 
 void io_reactor_s::received(Handle &h, const char *data, std::size_t n) {
-    if (h.removed) return;
+    // A completion still in flight when the handle failed: nothing follows
+    // EVENT_ERROR, neither data nor EOF.
+    if (h.removed || h.failed) return;
     if (n == 0) {
         end_reading(h);
         h.close_owed = true;

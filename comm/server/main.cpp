@@ -2,6 +2,7 @@
 //   ior-mud [--config FILE] [--port PORT] [--console] [--list-backends]
 #include "comm.h"
 #include "config.h"
+#include "sanitize.h"
 #include "talker.h"
 
 #include <cstdio>
@@ -12,11 +13,13 @@
 
 namespace {
 
+// The talker's lines carry client bytes too (GMCP package names), so the
+// one sink escapes; comm::Comm escapes its own lines before they get here.
 void log_line(const std::string &line) {
     std::time_t now = std::time(nullptr);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-    std::fprintf(stderr, "%s %s\n", stamp, line.c_str());
+    std::fprintf(stderr, "%s %s\n", stamp, comm::escape_controls(line).c_str());
     std::fflush(stderr);
 }
 

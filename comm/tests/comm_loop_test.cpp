@@ -118,14 +118,19 @@ protected:
         exit_code_ = server.run();
     }
 
-    void TearDown() override {
-        if (loop_) {
-            if (server_) server_->request_shutdown();
-            loop_->join();
-            if (server_) {
-                EXPECT_EQ(exit_code_.load(), 0);
-            }
+    // Shuts the server down and waits for its loop to end.
+    void stop() {
+        if (!loop_) return;
+        if (server_) server_->request_shutdown();
+        loop_->join();
+        loop_.reset();
+        if (server_) {
+            EXPECT_EQ(exit_code_.load(), 0);
         }
+    }
+
+    void TearDown() override {
+        stop();
         for (socket_fd_t fd : clients_) ts::close_socket(fd);
     }
 
@@ -270,6 +275,56 @@ TEST_P(CommLoop, shutdown_tells_users_and_flushes) {
     EXPECT_TRUE(read_until(c, "shutting down", got)) << got;
     char b;
     EXPECT_EQ(ts::recv_some(c, &b, 1, 5000), 0);  // then an orderly close
+}
+
+TEST_P(CommLoop, net_dead_sessions_end_at_shutdown) {
+    start();
+    socket_fd_t c = client();
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
+    ts::abort_socket(c);
+    clients_.clear();
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    stop();
+    EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 1);
+}
+
+TEST_P(CommLoop, control_bytes_never_reach_the_application) {
+    start();
+    socket_fd_t c = client();
+    send(c, "say \x1b[2J\x1b]0;x\x07hi \xc3\xa9\x9b!\r\n");
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 1; }); }));
+    EXPECT_EQ(app_.locked([&] { return app_.lines[0]; }), "say [2J]0;xhi \xc3\xa9!");
+}
+
+TEST_P(CommLoop, connections_past_the_per_address_cap_are_refused_with_a_message) {
+    comm::Config cfg;
+    cfg.max_per_address = 2;
+    start(cfg);
+    client();
+    client();
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 2; }); }));
+    socket_fd_t third = client();
+    std::string got;
+    EXPECT_TRUE(read_until(third, "too many connections from your address", got)) << got;
+    EXPECT_EQ(app_.locked([&] { return app_.connects; }), 2);
+    EXPECT_TRUE(app_.log_has("refused 127.0.0.1:"));
+}
+
+TEST_P(CommLoop, a_user_who_does_not_log_in_in_time_is_disconnected) {
+    comm::Config cfg;
+    cfg.login_timeout = 1;
+    start(cfg);
+    app_.on_line_rule = [](comm::User &u, std::string_view line) {
+        if (line == "login") u.set_logged_in();
+    };
+    send(client(), "login\r\n");
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 1; }); }));
+    socket_fd_t c = client();
+    std::string got;
+    EXPECT_TRUE(read_until(c, "took too long to log in", got, 4000)) << got;
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.disconnects == 1; }); }));
+    ts::sleep_ms(1200);
+    EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 1);  // the logged-in one stays
 }
 
 // ---- boundaries and timers (issue 18 class 5) -------------------------------

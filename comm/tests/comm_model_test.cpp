@@ -169,6 +169,7 @@ public:
         cfg.listeners = {comm::ListenSpec{comm::ListenSpec::Family::ipv4, "127.0.0.1", 0}};
         cfg.idle_timeout = kIdle;
         cfg.netdead_timeout = kNetdead;
+        cfg.login_timeout = 0;  // not in the model (integration and CommLoop tests cover it)
         cfg.output_cap = kCap;
         cfg.output_high_water = kHigh;
         cfg.output_low_water = kLow;

@@ -34,6 +34,9 @@ TEST(Config, embedded_default_parses) {
     EXPECT_EQ(c.backend, "auto");
     EXPECT_EQ(c.idle_timeout, 3600);
     EXPECT_EQ(c.netdead_timeout, 300);
+    EXPECT_EQ(c.login_timeout, 120);
+    EXPECT_EQ(c.max_per_address, 16u);
+    EXPECT_EQ(c.max_connects_per_minute, 60u);
 }
 
 TEST(Config, every_key_is_read) {
@@ -50,6 +53,9 @@ TEST(Config, every_key_is_read) {
         "idle timeout : 10m\n"
         "net dead timeout : 30\n"
         "max users : 50\n"
+        "login timeout : 30s\n"
+        "max connections per address : 0\n"
+        "max connects per address per minute : 10\n"
         "max line length : 200\n"
         "max input queue : 4k\n"
         "max output buffer : 2m\n"
@@ -75,6 +81,9 @@ TEST(Config, every_key_is_read) {
     EXPECT_EQ(c.idle_timeout, 600);
     EXPECT_EQ(c.netdead_timeout, 30);
     EXPECT_EQ(c.max_users, 50u);
+    EXPECT_EQ(c.login_timeout, 30);
+    EXPECT_EQ(c.max_per_address, 0u);
+    EXPECT_EQ(c.max_connects_per_minute, 10u);
     EXPECT_EQ(c.max_line_length, 200u);
     EXPECT_EQ(c.max_input_queue, 4096u);
     EXPECT_EQ(c.output_cap, 2u * 1024 * 1024);
