@@ -120,23 +120,6 @@ constexpr std::size_t batch_limit = 64 * 1024;
 // exceeds its budget is cut within one slice, not one whole read.
 constexpr std::size_t prelogin_slice = 256;
 
-// Client bytes for the log: printable ASCII as is, the rest as \xNN.
-std::string escaped(std::string_view bytes) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (char ch : bytes) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += ch;
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 bool backend_built_in(const std::string &name) {
     for (const char *const *b = io_reactor_backends(); b && *b; ++b)
         if (name == *b) return true;
@@ -468,7 +451,7 @@ void Comm::on_input(Link &link, std::string_view bytes) {
         if (budgeted && !link.dead && link.user && !link.user->logged_in_) {
             if (std::string over = over_budget(link); !over.empty()) {
                 lose_link(link, "over the pre-login budget (" + over + "); last input \"" +
-                                    escaped(part.substr(0, 48)) + "\"", false);
+                                    escape_bytes(part.substr(0, 48)) + "\"", false);
                 return;
             }
         }

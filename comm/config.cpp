@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "sanitize.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -41,24 +43,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
-}
-
-// Text from the file for a message: printable ASCII as is, the rest as
-// \xNN, so that a NUL or an escape sequence neither cuts nor hides it.
-std::string shown(std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += ch;
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
 }
 
 std::string lower(std::string_view s) {
@@ -184,7 +168,7 @@ const std::vector<KeyRule> &rules() {
              static const char *known[] = {"auto", "epoll", "io_uring", "poll", "iocp"};
              for (const char *k : known)
                  if (v == k) return c.backend = k, std::string();
-             return "unknown backend '" + shown(v) +
+             return "unknown backend '" + escape_bytes(v) +
                     "' (expected auto, epoll, io_uring, poll or iocp)";
          }},
         {"io_reactor_max_events", false, int_key(&Config::max_events, 1, 65536)},
@@ -301,14 +285,14 @@ bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &erro
     }
     if (!ok || (spec.family != ListenSpec::Family::any && spec.address.empty()) ||
         !parse_int_in(port_text, 0, 65535, spec.port)) {
-        error = "bad port '" + shown(text) +
+        error = "bad port '" + escape_bytes(text) +
                 "' (expected 4000, 127.0.0.1:4000 or [::1]:4000; port 0 to 65535)";
         return false;
     }
     const bool v6 = spec.family == ListenSpec::Family::ipv6;
     if (spec.family != ListenSpec::Family::any &&
         !(v6 ? looks_like_ipv6_address(spec.address) : is_ipv4_address(spec.address))) {
-        error = "'" + shown(spec.address) + "' is not a numeric " + (v6 ? "IPv6" : "IPv4") +
+        error = "'" + escape_bytes(spec.address) + "' is not a numeric " + (v6 ? "IPv6" : "IPv4") +
                 " address; host names are not resolved (write e.g. 127.0.0.1:" +
                 std::to_string(spec.port) + " or [::1]:" + std::to_string(spec.port) + ")";
         return false;
@@ -337,11 +321,11 @@ bool parse_config(std::string_view text, std::string_view filename, Config &out,
         if (line.empty()) continue;
         auto colon = line.find(':');
         if (colon == std::string_view::npos)
-            return fail("expected 'key : value', got '" + shown(line) + "'");
+            return fail("expected 'key : value', got '" + escape_bytes(line) + "'");
         std::string key = lower(trim(line.substr(0, colon)));
         std::string_view value = trim(line.substr(colon + 1));
         const KeyRule *rule = find_rule(key);
-        if (!rule) return fail("unknown key '" + shown(key) + "'");
+        if (!rule) return fail("unknown key '" + escape_bytes(key) + "'");
         if (value.empty()) return fail("missing value for '" + key + "'");
         if (!rule->repeatable) {
             if (std::find(seen.begin(), seen.end(), key) != seen.end())

@@ -1,6 +1,6 @@
 #include "msdp.h"
 
-#include "transport.h"
+#include "sanitize.h"
 
 namespace comm::msdp {
 
@@ -189,13 +189,13 @@ bool commands(const Variables &vars, std::vector<Command> &out, std::string &err
         } else if (value.kind == Value::Kind::array && is_command) {
             for (const Value &item : value.items) {
                 if (item.kind != Value::Kind::string) {
-                    error = "MSDP: " + escape_for_log(name) + " takes names, not a nested value";
+                    error = "MSDP: " + escape_bytes(name, 32) + " takes names, not a nested value";
                     return false;
                 }
                 c.args.push_back(item.text);
             }
         } else {
-            error = "MSDP: " + escape_for_log(name) + (is_command ? " takes names, not a table" : " must be set to a string");
+            error = "MSDP: " + escape_bytes(name, 32) + (is_command ? " takes names, not a table" : " must be set to a string");
             return false;
         }
         cmds.push_back(std::move(c));

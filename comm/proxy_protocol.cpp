@@ -1,4 +1,5 @@
 #include "proxy_protocol.h"
+#include "sanitize.h"
 
 #include <algorithm>
 #include <charconv>
@@ -227,7 +228,7 @@ Parser::Status Parser::check_signature() {
         while (n < b.size() && n < sig.size() && b[n] == sig[n]) ++n;
         same = std::max(same, n);
     }
-    return fail("no PROXY protocol header (first bytes: \"" + escape_for_log(b.substr(0, same + 1), 16) + "\")");
+    return fail("no PROXY protocol header (first bytes: \"" + escape_bytes(b.substr(0, same + 1), 16) + "\")");
 }
 
 Parser::Status Parser::try_v1(std::string &rest) {
@@ -260,7 +261,7 @@ Parser::Status Parser::parse_v1_line(std::string_view line) {
         return status_;
     }
     if (f[0] != "TCP4" && f[0] != "TCP6")
-        return fail("PROXY v1 header: unknown protocol \"" + escape_for_log(f[0]) + "\"");
+        return fail("PROXY v1 header: unknown protocol \"" + escape_bytes(f[0], 32) + "\"");
     if (f.size() != 5)
         return fail("PROXY v1 header: expected 4 fields after " + std::string(f[0]) + ", got " +
                     std::to_string(f.size() - 1));
@@ -268,14 +269,14 @@ Parser::Status Parser::parse_v1_line(std::string_view line) {
     IpAddress src, dst;
     auto bad_address = [&](std::string_view text, IpAddress &ip) { return !parse_ip(text, ip) || ip.v6 != v6; };
     auto address_error = [&](const char *what, std::string_view text) {
-        return fail(std::string("PROXY v1 header: bad ") + what + " address \"" + escape_for_log(text) + "\" for " +
+        return fail(std::string("PROXY v1 header: bad ") + what + " address \"" + escape_bytes(text, 32) + "\" for " +
                     std::string(f[0]));
     };
     if (bad_address(f[1], src)) return address_error("source", f[1]);
     if (bad_address(f[2], dst)) return address_error("destination", f[2]);
     unsigned sport, dport;
-    if (!parse_number(f[3], 65535, sport)) return fail("PROXY v1 header: bad source port \"" + escape_for_log(f[3]) + "\"");
-    if (!parse_number(f[4], 65535, dport)) return fail("PROXY v1 header: bad destination port \"" + escape_for_log(f[4]) + "\"");
+    if (!parse_number(f[3], 65535, sport)) return fail("PROXY v1 header: bad source port \"" + escape_bytes(f[3], 32) + "\"");
+    if (!parse_number(f[4], 65535, dport)) return fail("PROXY v1 header: bad destination port \"" + escape_bytes(f[4], 32) + "\"");
     header_.family = std::string(f[0]);
     header_.source = with_port(src, sport);
     header_.destination = with_port(dst, dport);
@@ -396,13 +397,13 @@ bool TrustList::add(std::string_view entry, std::string &error) {
     std::string_view addr = entry.substr(0, slash);
     IpAddress ip;
     if (!parse_ip(addr, ip)) {
-        error = "not a numeric IP address: \"" + escape_for_log(addr, 64) + "\"";
+        error = "not a numeric IP address: \"" + escape_bytes(addr, 64) + "\"";
         return false;
     }
     fold_mapped(ip);
     unsigned max = ip.v6 ? 128 : 32, prefix = max;
     if (slash != std::string_view::npos && !parse_number(entry.substr(slash + 1), max, prefix)) {
-        error = "bad prefix length \"" + escape_for_log(entry.substr(slash + 1), 16) + "\" (0 to " +
+        error = "bad prefix length \"" + escape_bytes(entry.substr(slash + 1), 16) + "\" (0 to " +
                 std::to_string(max) + ")";
         return false;
     }

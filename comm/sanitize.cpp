@@ -43,6 +43,13 @@ void walk(std::string_view s, Keep keep, Control control) {
     }
 }
 
+void append_hex(std::string &out, std::uint8_t c) {
+    static const char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+}
+
 }  // namespace
 
 std::string clean_text(std::string_view text) {
@@ -54,14 +61,22 @@ std::string clean_text(std::string_view text) {
 }
 
 std::string escape_controls(std::string_view line) {
-    static const char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(line.size());
-    walk(line, [&](std::string_view k) { out += k; }, [&](std::uint8_t c) {
-        out += "\\x";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    });
+    walk(line, [&](std::string_view k) { out += k; }, [&](std::uint8_t c) { append_hex(out, c); });
+    return out;
+}
+
+std::string escape_bytes(std::string_view bytes, std::size_t max) {
+    std::string out;
+    for (char ch : bytes.substr(0, max)) {
+        auto c = static_cast<std::uint8_t>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out += ch;
+        else
+            append_hex(out, c);
+    }
+    if (bytes.size() > max) out += "...";
     return out;
 }
 

@@ -8,6 +8,7 @@
 // which a Latin-1 terminal reads as a control such as CSI).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,11 @@ std::string clean_text(std::string_view text);
 // A log line with every control byte written as \xNN, so nothing a client
 // sent can end the line or drive the operator's terminal.
 std::string escape_controls(std::string_view line);
+
+// Raw bytes quoted in a message (a config file's text, a client's last
+// input): printable ASCII as is, everything else and the backslash as \xNN,
+// so a NUL can't cut the message and nothing in it can drive a terminal.
+// At most `max` bytes are quoted; a longer input ends in "...".
+std::string escape_bytes(std::string_view bytes, std::size_t max = std::string_view::npos);
 
 }  // namespace comm

@@ -1,4 +1,5 @@
 #include "tls.h"
+#include "sanitize.h"
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -49,10 +50,10 @@ bool readable(const std::string &path, const char *what, std::string &error) {
 std::string not_tls_reason(std::string_view first) {
     auto c = static_cast<unsigned char>(first[0]);
     if (c == 0xff)
-        return "tls: client spoke telnet to the TLS port (first bytes: \"" + escape_for_log(first, 16) + "\")";
+        return "tls: client spoke telnet to the TLS port (first bytes: \"" + escape_bytes(first, 16) + "\")";
     if (c >= 0x20 && c < 0x7f)
-        return "tls: client spoke plain text to the TLS port (first bytes: \"" + escape_for_log(first, 16) + "\")";
-    return "tls: not a TLS handshake (first bytes: \"" + escape_for_log(first, 16) + "\")";
+        return "tls: client spoke plain text to the TLS port (first bytes: \"" + escape_bytes(first, 16) + "\")";
+    return "tls: not a TLS handshake (first bytes: \"" + escape_bytes(first, 16) + "\")";
 }
 
 bool is_hostname(const std::string &s) {

@@ -72,8 +72,4 @@ public:
     virtual const char *name() const = 0;
 };
 
-// Peer bytes quoted for a log line: printable ASCII as is, others as \xNN;
-// at most `max` input bytes, then "...".
-std::string escape_for_log(std::string_view bytes, std::size_t max = 32);
-
 }  // namespace comm

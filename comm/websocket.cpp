@@ -1,5 +1,7 @@
 #include "websocket.h"
 
+#include "sanitize.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -216,7 +218,7 @@ RequestParser::Status RequestParser::feed(std::string_view in, std::string &rest
     for (std::size_t i = old; i < scan_end; ++i) {
         auto c = static_cast<unsigned char>(buf_[i]);
         if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
-            return fail(400, "not an HTTP request (bytes: \"" + escape_for_log(std::string_view(buf_).substr(0, i + 1), 24) + "\")");
+            return fail(400, "not an HTTP request (bytes: \"" + escape_bytes(std::string_view(buf_).substr(0, i + 1), 24) + "\")");
     }
     if (end == std::string::npos || end + 4 > limits_.max_request) {
         if (buf_.size() >= limits_.max_request)
@@ -249,7 +251,7 @@ bool RequestParser::parse_request_line(std::string_view line) {
     std::size_t sp1 = line.find(' ');
     std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-        fail(400, "bad request line \"" + escape_for_log(line, 64) + "\"");
+        fail(400, "bad request line \"" + escape_bytes(line, 64) + "\"");
         return false;
     }
     std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
@@ -258,12 +260,12 @@ bool RequestParser::parse_request_line(std::string_view line) {
         return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
     });
     if (!is_token(method) || !target_ok) {
-        fail(400, "bad request line \"" + escape_for_log(line, 64) + "\"");
+        fail(400, "bad request line \"" + escape_bytes(line, 64) + "\"");
         return false;
     }
     if (version != "HTTP/1.1" && version != "HTTP/1.0") {
         bool http = version.size() == 8 && version.substr(0, 5) == "HTTP/";
-        fail(http ? 505 : 400, "unsupported protocol version \"" + escape_for_log(version, 16) + "\"");
+        fail(http ? 505 : 400, "unsupported protocol version \"" + escape_bytes(version, 16) + "\"");
         return false;
     }
     request_.method = method;
@@ -280,7 +282,7 @@ bool RequestParser::parse_header(std::string_view line) {
     }
     if (colon == std::string_view::npos || !is_token(line.substr(0, colon)) ||
         line.find_first_of("\r\n") != std::string_view::npos) {
-        fail(400, "bad header line \"" + escape_for_log(line, 64) + "\"");
+        fail(400, "bad header line \"" + escape_bytes(line, 64) + "\"");
         return false;
     }
     std::string name;
@@ -491,13 +493,13 @@ void Layer::answer(const Request &req, std::string &up, std::string &down) {
         return http_error(400, "WebSocket upgrade without \"Connection: Upgrade\"", down);
     const std::string *version = req.header("sec-websocket-version");
     if (!version || *version != "13")
-        return http_error(426, "unsupported Sec-WebSocket-Version \"" + escape_for_log(version ? *version : "") + "\"",
+        return http_error(426, "unsupported Sec-WebSocket-Version \"" + escape_bytes(version ? *version : "", 32) + "\"",
                           down, "Sec-WebSocket-Version: 13\r\n");
     const std::string *key = req.header("sec-websocket-key");
     if (!key || !valid_key(*key)) return http_error(400, "missing or malformed Sec-WebSocket-Key", down);
     if (!choose_protocol(req)) {
         return http_error(400, "none of the offered subprotocols is supported (offered: \"" +
-                                   escape_for_log(*req.header("sec-websocket-protocol"), 64) + "\")",
+                                   escape_bytes(*req.header("sec-websocket-protocol"), 64) + "\")",
                           down);
     }
     down += status_line(101);
@@ -527,7 +529,7 @@ bool Layer::choose_protocol(const Request &req) {
 void Layer::serve_file(const Request &req, std::string &down) {
     std::string_view path = path_ == "/" ? std::string_view("/index.html") : std::string_view(path_);
     const StaticFile *file = files_ ? files_(path) : nullptr;
-    if (!file) return http_error(404, "no file " + escape_for_log(path_, 64), down);
+    if (!file) return http_error(404, "no file " + escape_bytes(path_, 64), down);
     down += status_line(200);
     down += "Content-Type: " + std::string(file->content_type) + "\r\n";
     down += "Content-Length: " + std::to_string(file->body.size()) + "\r\n";

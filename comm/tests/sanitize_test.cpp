@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 using comm::clean_text;
+using comm::escape_bytes;
 using comm::escape_controls;
 
 TEST(CleanText, removes_escape_sequences_introducer_and_bell) {
@@ -51,4 +52,11 @@ TEST(EscapeControls, writes_control_bytes_as_hex_and_keeps_the_rest) {
 TEST(EscapeControls, is_idempotent_on_its_own_output) {
     std::string once = escape_controls("x\ny\x1b");
     EXPECT_EQ(escape_controls(once), once);
+}
+
+TEST(EscapeBytes, quotes_everything_but_printable_ascii) {
+    using namespace std::string_view_literals;
+    EXPECT_EQ(escape_bytes("ma\0x users"sv), "ma\\x00x users");
+    EXPECT_EQ(escape_bytes("\xff\xfd\x56 \xc3\xa9"), "\\xff\\xfdV \\xc3\\xa9");
+    EXPECT_EQ(escape_bytes("a\\x41"), "a\\x5cx41");  // a backslash can't fake an escape
 }

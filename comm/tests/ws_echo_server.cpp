@@ -11,6 +11,7 @@
 // back as GMCP Client.Size; "bye" ends the link with a close frame.
 //
 // Prints "port N" once listening on 127.0.0.1 (port 0: any free one).
+#include "sanitize.h"
 #include "web_assets.h"
 #include "websocket.h"
 
@@ -104,7 +105,7 @@ private:
             layer_.send(gmcp("Client.Size {\"cols\":" + std::to_string(cols) + ",\"rows\":" + std::to_string(rows) + "}"),
                         down);
         } else if (!sb_.empty() && b[0] == kGmcp) {
-            layer_.send("GMCP from you: " + comm::escape_for_log(sb_.substr(1), 200) + "\r\n", down);
+            layer_.send("GMCP from you: " + comm::escape_bytes(sb_.substr(1), 200) + "\r\n", down);
         }
         sb_.clear();
     }
