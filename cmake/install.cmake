@@ -61,7 +61,10 @@ if(IOR_NEEDS_LIBURING)
   set(IOR_PC_REQUIRES_PRIVATE "liburing")
 endif()
 configure_file(cmake/ioreactor.pc.in ${PROJECT_BINARY_DIR}/ioreactor.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/ioreactor.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# The compat target's twin: the same library, readiness mode by definition.
+configure_file(cmake/ioreactor-compat.pc.in ${PROJECT_BINARY_DIR}/ioreactor-compat.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/ioreactor.pc ${PROJECT_BINARY_DIR}/ioreactor-compat.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # ---- the server and its default configuration
 if(TARGET ior-mud)

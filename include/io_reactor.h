@@ -89,8 +89,18 @@
  *      that is not registered returns 0, as the original's does.
  *  R4. Removal (contract 2) and waiting (7) are as above; bad calls (8) too,
  *      except where R1 and R3 say otherwise.
- *  R5. IOCP has no readiness mode yet: creating a readiness-mode reactor
- *      there fails with ENOSYS.
+ *  R5. On Windows (IOCP) readiness mode serves sockets: io_reactor_add takes
+ *      connected and listening sockets (anything else fails with the
+ *      Winsock error, WSAENOTSOCK), watched with AFD polls (no 64-handle
+ *      limit) and reported as in R2, level-triggered. The console keeps
+ *      its reader thread: io_reactor_add_console's EVENT_READ carries the
+ *      bytes in buffer, as the original's Windows reactor delivered them.
+ *      The original's Windows completion forms, post_read into a caller's
+ *      buffer (EVENT_READ with bytes_transferred) and post_write (EVENT_WRITE
+ *      when sent), are not built yet: both fail with IO_REACTOR_ENOPOSTED
+ *      rather than pass for a read or write that never happens
+ *      (post_read(fd, NULL, 0) stays a no-op). A driver's POSIX path,
+ *      recv() after EVENT_READ and send() after EVENT_WRITE, works there.
  *
  * VERSIONS
  *  IO_REACTOR_VERSION_MAJOR/MINOR/PATCH name the header's version (the build
@@ -163,6 +173,9 @@ extern "C" {
 /**@{*/
 #define IO_REACTOR_ELISTENER  20001 /**< io_reactor_add: a listening socket */
 #define IO_REACTOR_ENOTSOCKET 20002 /**< io_reactor_add: not a socket */
+/** readiness mode on Windows: post_read into a caller's buffer and
+ * post_write (the original's completion forms) are not built yet (R5) */
+#define IO_REACTOR_ENOPOSTED  20003
 /**@}*/
 
 /** \name io_reactor_config_t.mode */

@@ -86,7 +86,8 @@ public:
     virtual void failed(Handle &h, int error) = 0;
 
     // A watched handle's readiness (kReady* bits): one event, no I/O.
-    virtual void watched(Handle &h, unsigned what) = 0;
+    // `error` is what EVENT_ERROR reports; 0: the socket's SO_ERROR.
+    virtual void watched(Handle &h, unsigned what, int error = 0) = 0;
 
     // A pinned handle that was removed and whose last operation completed:
     // the core frees it. Call exactly when h.removed && h.pins reaches 0.
@@ -159,6 +160,14 @@ public:
     virtual void add_stats(io_reactor_stats_t &) const {}
     // Whether this backend serves watched handles (readiness mode).
     virtual bool can_watch() const { return true; }
+    // Whether a readiness-mode console is a watched handle (the caller reads
+    // stdin) or, where stdin cannot be watched, a console handle (bytes in
+    // the event: IOCP, as the original's Windows reactor).
+    virtual bool watches_console() const { return true; }
+    // Whether the original header gives post_read(fd, buf, n) and
+    // post_write a completion form here (Windows) rather than none (POSIX).
+    // Readiness mode refuses those calls there until they are built.
+    virtual bool caller_io_completes() const { return false; }
 };
 
 struct BackendOptions {

@@ -8,6 +8,13 @@
 //  - Listeners keep kAcceptsPosted AcceptEx calls posted.
 //  - The console (or a redirected stdin) is read by a thread that posts
 //    what it read into the port.
+//  - Watched sockets (readiness mode) have one AFD poll posted, as WSAPoll,
+//    libuv and wepoll do it: IOCTL_AFD_POLL sent through a \Device\Afd
+//    handle tied to the port, completing when the socket is readable (or a
+//    connection is pending), writable, or hung up. No 64-handle limit (that
+//    is WSAEventSelect's), no thread, and works under wine 8 as on Windows.
+//    Re-posted at the next poll, so readiness not acted upon is reported
+//    again: level-triggered, as on epoll.
 //
 // Every socket completion finds its state through the OVERLAPPED's container
 // (Op), which names the Handle; the completion key only says what kind of
@@ -21,6 +28,7 @@
 #include <ws2tcpip.h>
 #include <mswsock.h>
 #include <windows.h>
+#include <winternl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,7 +58,7 @@ constexpr int kAcceptsPosted = 6;
 constexpr DWORD kAcceptAddressLen = sizeof(SOCKADDR_STORAGE) + 16;
 constexpr DWORD kDestroyDrainMs = 5000;
 
-enum class OpKind : std::uint8_t { read, write, accept };
+enum class OpKind : std::uint8_t { read, write, accept, poll };
 
 // One overlapped operation. A zero-byte read is a bare Op, kept as small as
 // it goes: every idle connection has one posted.
@@ -74,6 +82,47 @@ struct AcceptOp : ListedOp {
     SOCKET accepted;
     char addresses[2 * kAcceptAddressLen];
 };
+
+// IOCTL_AFD_POLL's argument, as the AFD driver (and wine's) lays it out.
+constexpr ULONG kIoctlAfdPoll = 0x00012024;
+enum : ULONG {
+    kAfdReceive = 0x1, kAfdSend = 0x4, kAfdDisconnect = 0x8, kAfdAbort = 0x10,
+    kAfdLocalClose = 0x20, kAfdAccept = 0x80, kAfdConnectFail = 0x100,
+};
+struct AfdPollInfo {
+    LARGE_INTEGER timeout;
+    ULONG count;
+    ULONG exclusive;
+    struct { HANDLE socket; ULONG events; LONG status; } handle;
+};
+struct PollOp : ListedOp {
+    AfdPollInfo info;
+};
+
+// What the AFD flags say, in the Sink's terms.
+unsigned afd_ready(ULONG events) {
+    unsigned what = 0;
+    if (events & (kAfdReceive | kAfdAccept)) what |= kReadyIn;
+    if (events & kAfdSend) what |= kReadyOut;
+    if (events & kAfdDisconnect) what |= kReadyIn | kReadyHup;  // recv() tells EOF, as on POSIX
+    if (events & (kAfdAbort | kAfdConnectFail)) what |= kReadyErr | kReadyHup;
+    if (events & kAfdLocalClose) what |= kReadyHup;
+    return what;
+}
+ULONG afd_events(unsigned mask) {
+    ULONG events = kAfdAbort | kAfdConnectFail | kAfdLocalClose;
+    if (mask & kWantRead) events |= kAfdReceive | kAfdAccept | kAfdDisconnect;
+    if (mask & kWantWrite) events |= kAfdSend;
+    return events;
+}
+
+using NtCreateFileFn = NTSTATUS(NTAPI *)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK,
+                                         PLARGE_INTEGER, ULONG, ULONG, ULONG, ULONG, PVOID, ULONG);
+using NtDeviceIoControlFileFn = NTSTATUS(NTAPI *)(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, ULONG,
+                                                  PVOID, ULONG, PVOID, ULONG);
+using RtlNtStatusToDosErrorFn = ULONG(NTAPI *)(NTSTATUS);
+constexpr LONG kStatusPending = 0x103;
+constexpr LONG kStatusCancelled = static_cast<LONG>(0xC0000120);
 
 // The allocator's header on each Op, counted in state_bytes as core.cpp
 // counts it on each Handle.
@@ -196,8 +245,11 @@ public:
     int poll(Sink &sink, int timeout_ms) override;
     int wake() override;
     void add_stats(io_reactor_stats_t &stats) const override;
-    // Readiness mode on IOCP (the original's posted reads) is not built yet.
-    bool can_watch() const override { return false; }
+    bool can_watch() const override { return true; }
+    // Stdin is no socket for AFD to poll: the reader thread serves it in both
+    // modes, bytes in the event, as the original's Windows reactor did.
+    bool watches_console() const override { return false; }
+    bool caller_io_completes() const override { return true; }
 
 private:
     enum class ConsoleState { idle, reading, ready, delivered, ended };
@@ -217,6 +269,12 @@ private:
     bool write_done(Sink &sink, Handle &h, int error, DWORD bytes);
     bool accept_done(Sink &sink, Handle &h, AcceptOp &op, int error);
     void rearm_reads(Sink &sink);
+
+    int open_afd();
+    int attach_watched(Handle &h);
+    int update_watched(Handle &h);
+    int post_poll(Handle &h);
+    bool poll_done(Sink &sink, Handle &h, PollOp &op, int error);
 
     int attach_console(Handle &h);
     void kick_console();
@@ -241,12 +299,18 @@ private:
     std::size_t read_ops_ = 0;    // allocated, posted or pooled
     std::size_t send_ops_ = 0;
     std::size_t accept_ops_ = 0;  // never pooled: they own a socket each
+    std::size_t poll_ops_ = 0;    // never pooled: few, readiness mode only
+
+    HANDLE afd_ = nullptr;        // \Device\Afd, opened at the first watched socket
+    NtDeviceIoControlFileFn device_io_control_ = nullptr;
+    RtlNtStatusToDosErrorFn status_to_error_ = nullptr;
 
     std::vector<OVERLAPPED_ENTRY> entries_;
     // Streams reported readable, each pinned once: their zero-byte read is
     // posted again at the start of the next poll, after the core has read
     // (a read it deferred for lack of room happens before that poll).
     std::vector<Handle *> rearm_, rearm_batch_;
+    std::vector<Handle *> repoll_first_;  // watched, reported to a full array
     Sink *sink_ = nullptr;  // the core; the destructor releases through it
     // A socket stays tied to its port until closed; these were ours before
     // and may be added again.
@@ -296,6 +360,11 @@ void IocpBackend::release_op(Op *op) {
         --accept_ops_;
         --iocp_contexts_alive;
         return;
+    case OpKind::poll:
+        delete static_cast<PollOp *>(op);
+        --poll_ops_;
+        --iocp_contexts_alive;
+        return;
     }
 }
 
@@ -317,10 +386,8 @@ void IocpBackend::start(Op *op, Handle &h, OpKind kind) {
 // Its completion was dequeued: the Op is ours again (its handle still pinned).
 void IocpBackend::finished(Op *op) {
     --in_kernel_;
-    if (op->kind == OpKind::read) {
-        if (op->handle->backend_data == op) op->handle->backend_data = nullptr;
-        return;
-    }
+    if (op->handle->backend_data == op) op->handle->backend_data = nullptr;  // a read's or a poll's
+    if (op->kind == OpKind::read) return;
     auto *listed = static_cast<ListedOp *>(op);
     (listed->prev ? listed->prev->next : listed_) = listed->next;
     if (listed->next) listed->next->prev = listed->prev;
@@ -342,6 +409,10 @@ int IocpBackend::posted(Op *op, int error) {
 int IocpBackend::op_error(const Op &op, const OVERLAPPED_ENTRY &entry) {
     if (entry.lpCompletionKey == kPostFailedKey) return static_cast<int>(entry.dwNumberOfBytesTransferred);
     if (op.ov.Internal == 0) return 0;  // STATUS_SUCCESS
+    if (op.kind == OpKind::poll) {      // an NTSTATUS from the AFD handle, not the socket
+        auto status = static_cast<LONG>(op.ov.Internal);
+        return status == kStatusCancelled ? ERROR_OPERATION_ABORTED : static_cast<int>(status_to_error_(status));
+    }
     DWORD bytes = 0, flags = 0;
     auto *ov = const_cast<OVERLAPPED *>(&op.ov);
     if (WSAGetOverlappedResult(op.handle->fd, ov, &bytes, FALSE, &flags)) return 0;
@@ -365,6 +436,7 @@ int IocpBackend::attach(Handle &h) {
     h.backend_index = 0;
     h.backend_data = nullptr;
     if (h.kind == HandleKind::console) return attach_console(h);
+    if (h.kind == HandleKind::watched) return attach_watched(h);
     if (int error = associate(h.fd)) return error;
     int error = h.kind == HandleKind::listener ? attach_listener(h) : h.reading() ? post_read(h) : 0;
     if (error) detached_.insert(h.fd);  // tied to the port now: a retry must be let in
@@ -397,6 +469,10 @@ void IocpBackend::detach(Handle &h) {
     // flight is left to finish: it carries what the caller wrote before
     // removing (a farewell), as core.cpp's remove() intends.
     auto *socket = reinterpret_cast<HANDLE>(h.fd);
+    if (h.kind == HandleKind::watched) {
+        if (Op *op = read_op(h)) CancelIoEx(afd_, &op->ov);
+        return;  // never associated with the port: nothing to remember
+    }
     if (h.kind == HandleKind::listener)
         CancelIoEx(socket, nullptr);
     else if (Op *op = read_op(h))
@@ -414,6 +490,8 @@ int IocpBackend::update_reading(Handle &h) {
         // listen backlog; one an accept already took is still delivered.
         if (!h.reading() && accepts_posted(h) > 0) CancelIoEx(reinterpret_cast<HANDLE>(h.fd), nullptr);
         return top_up_accepts(h);
+    case HandleKind::watched:
+        return update_watched(h);
     case HandleKind::stream:
         // Pausing leaves a posted zero-byte read alone: it consumes nothing,
         // and its completion is dropped while paused.
@@ -509,6 +587,7 @@ bool IocpBackend::dispatch(Sink &sink, const OVERLAPPED_ENTRY &entry) {
         case OpKind::read: heard = read_done(sink, h, error); break;
         case OpKind::write: heard = write_done(sink, h, error, bytes); break;
         case OpKind::accept: heard = accept_done(sink, h, *static_cast<AcceptOp *>(op), error); break;
+        case OpKind::poll: heard = poll_done(sink, h, *static_cast<PollOp *>(op), error); break;
         }
     } else if (op->kind == OpKind::accept) {
         // The listener is gone; so is any connection this accept took.
@@ -533,10 +612,20 @@ bool IocpBackend::read_done(Sink &sink, Handle &h, int error) {
 }
 
 void IocpBackend::rearm_reads(Sink &sink) {
-    rearm_batch_.swap(rearm_);  // both keep their capacity across polls
+    // Watched handles whose readiness found no room in the caller's array
+    // go first, so that even a one-event array serves every ready handle
+    // in turn (packets come in the order the polls were posted).
+    rearm_batch_.swap(repoll_first_);  // all keep their capacity across polls
+    rearm_batch_.insert(rearm_batch_.end(), rearm_.begin(), rearm_.end());
+    rearm_.clear();
     for (Handle *h : rearm_batch_) {
-        if (!unpin(sink, *h) || !h->reading() || read_posted(*h)) continue;
-        if (int failure = post_read(*h)) sink.failed(*h, failure);
+        if (!unpin(sink, *h) || read_posted(*h)) continue;
+        int failure = 0;
+        if (h->kind == HandleKind::watched)
+            failure = readiness_mask(*h) ? post_poll(*h) : 0;
+        else if (h->reading())
+            failure = post_read(*h);
+        if (failure) sink.failed(*h, failure);
     }
     rearm_batch_.clear();
 }
@@ -576,6 +665,110 @@ bool IocpBackend::accept_done(Sink &sink, Handle &h, AcceptOp &op, int error) {
         }
     }
     if (!h.removed && !h.failed) top_up_accepts(h);
+    return heard;
+}
+
+// ---- watched sockets (readiness mode) ----------------------------------------------
+
+// The AFD device, tied to the port: every poll goes through it, so the
+// caller's sockets are never associated with the port (their I/O stays
+// theirs, blocking or not).
+int IocpBackend::open_afd() {
+    if (afd_) return 0;
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    auto create = reinterpret_cast<NtCreateFileFn>(
+        reinterpret_cast<void (*)()>(GetProcAddress(ntdll, "NtCreateFile")));
+    device_io_control_ = reinterpret_cast<NtDeviceIoControlFileFn>(
+        reinterpret_cast<void (*)()>(GetProcAddress(ntdll, "NtDeviceIoControlFile")));
+    status_to_error_ = reinterpret_cast<RtlNtStatusToDosErrorFn>(
+        reinterpret_cast<void (*)()>(GetProcAddress(ntdll, "RtlNtStatusToDosError")));
+    if (!create || !device_io_control_ || !status_to_error_) return ERROR_PROC_NOT_FOUND;
+    wchar_t path[] = L"\\Device\\Afd\\IoReactor";
+    UNICODE_STRING name{static_cast<USHORT>(sizeof path - sizeof path[0]), static_cast<USHORT>(sizeof path), path};
+    OBJECT_ATTRIBUTES attributes;
+    InitializeObjectAttributes(&attributes, &name, 0, nullptr, nullptr);
+    IO_STATUS_BLOCK status_block;
+    HANDLE afd = nullptr;
+    NTSTATUS status = create(&afd, SYNCHRONIZE, &attributes, &status_block, nullptr, 0,
+                             FILE_SHARE_READ | FILE_SHARE_WRITE, FILE_OPEN, 0, nullptr, 0);
+    if (status != 0) return static_cast<int>(status_to_error_(status));
+    if (!CreateIoCompletionPort(afd, port_, kSocketKey, 0)) {
+        int error = static_cast<int>(GetLastError());
+        CloseHandle(afd);
+        return error;
+    }
+    afd_ = afd;
+    return 0;
+}
+
+int IocpBackend::attach_watched(Handle &h) {
+    // AFD polls the base provider's socket; anything else is no socket.
+    SOCKET base = INVALID_SOCKET;
+    DWORD bytes = 0;
+    if (WSAIoctl(h.fd, SIO_BASE_HANDLE, nullptr, 0, &base, sizeof base, &bytes, nullptr, nullptr) ==
+        SOCKET_ERROR)
+        return WSAGetLastError();
+    if (int error = open_afd()) return error;
+    return readiness_mask(h) ? post_poll(h) : 0;
+}
+
+// A different mask needs a new poll: the posted one is cancelled and
+// poll_done posts again for what is wanted then.
+int IocpBackend::update_watched(Handle &h) {
+    unsigned mask = readiness_mask(h);
+    if (Op *op = read_op(h)) {
+        if (mask != h.backend_index) CancelIoEx(afd_, &op->ov);
+        return 0;
+    }
+    return mask ? post_poll(h) : 0;
+}
+
+int IocpBackend::post_poll(Handle &h) {
+    auto *op = new (std::nothrow) PollOp;
+    if (!op) return ENOMEM;
+    ++poll_ops_;
+    ++iocp_contexts_alive;
+    start(op, h, OpKind::poll);
+    h.backend_data = op;
+    h.backend_index = readiness_mask(h);
+    SOCKET base = h.fd;
+    DWORD bytes = 0;
+    WSAIoctl(h.fd, SIO_BASE_HANDLE, nullptr, 0, &base, sizeof base, &bytes, nullptr, nullptr);
+    op->info = {};
+    op->info.timeout.QuadPart = LLONG_MAX;
+    op->info.count = 1;
+    op->info.handle.socket = reinterpret_cast<HANDLE>(base);
+    op->info.handle.events = afd_events(h.backend_index);
+    // The OVERLAPPED doubles as the IO_STATUS_BLOCK (same layout, as
+    // GetOverlappedResult assumes), so the packet leads back to the Op.
+    auto *status_block = reinterpret_cast<PIO_STATUS_BLOCK>(&op->ov);
+    LONG status = device_io_control_(afd_, nullptr, nullptr, &op->ov, status_block, kIoctlAfdPoll,
+                                     &op->info, sizeof op->info, &op->info, sizeof op->info);
+    // Success or pending: a packet comes either way.
+    int error = status == 0 || status == kStatusPending ? 0 : static_cast<int>(status_to_error_(status));
+    return posted(op, error);
+}
+
+bool IocpBackend::poll_done(Sink &sink, Handle &h, PollOp &op, int error) {
+    bool heard = false, dropped = false;
+    if (error && !is_aborted(error)) {
+        sink.failed(h, error);
+        return true;
+    }
+    if (!error && op.info.count == 1) {
+        if (unsigned what = afd_ready(op.info.handle.events)) {
+            // Windows clears SO_ERROR after an abort: the flag names the error.
+            bool reported = sink.has_room();
+            sink.watched(h, what, op.info.handle.events & kAfdAbort ? WSAECONNRESET : 0);
+            heard = true;
+            dropped = !reported;
+        }
+    }
+    // Level-triggered: polled again at the next wait, after the caller acted.
+    if (readiness_mask(h) && !read_posted(h)) {
+        ++h.pins;
+        (dropped ? repoll_first_ : rearm_).push_back(&h);
+    }
     return heard;
 }
 
@@ -693,13 +886,14 @@ int IocpBackend::wake() {
 }
 
 void IocpBackend::add_stats(io_reactor_stats_t &stats) const {
-    stats.contexts_live += read_ops_ + send_ops_ + accept_ops_;
+    stats.contexts_live += read_ops_ + send_ops_ + accept_ops_ + poll_ops_;
     stats.contexts_pooled += read_pool_.count + send_pool_.count;
     // Per-handle state here is what posted operations hold.
     std::size_t reads = read_ops_ - read_pool_.count;
     std::size_t sends = send_ops_ - send_pool_.count;
     stats.state_bytes += reads * (sizeof(Op) + kAllocHeader) + sends * (sizeof(ListedOp) + kAllocHeader) +
-                         accept_ops_ * (sizeof(AcceptOp) + kAllocHeader);
+                         accept_ops_ * (sizeof(AcceptOp) + kAllocHeader) +
+                         poll_ops_ * (sizeof(PollOp) + kAllocHeader);
 }
 
 // ---- destruction ----------------------------------------------------------------
@@ -718,9 +912,11 @@ void IocpBackend::drop_pin(Handle &h) {
 // still write into it.
 void IocpBackend::cancel_and_drain() {
     for (Handle *h : rearm_) drop_pin(*h);
+    for (Handle *h : repoll_first_) drop_pin(*h);
     rearm_.clear();
+    repoll_first_.clear();
     for (ListedOp *op = listed_; op; op = op->next)
-        CancelIoEx(reinterpret_cast<HANDLE>(op->handle->fd), &op->ov);
+        CancelIoEx(op->kind == OpKind::poll ? afd_ : reinterpret_cast<HANDLE>(op->handle->fd), &op->ov);
     ULONGLONG deadline = GetTickCount64() + kDestroyDrainMs;
     while (in_kernel_ > 0 && GetTickCount64() < deadline) {
         ULONG n = 0;
@@ -757,6 +953,7 @@ IocpBackend::~IocpBackend() {
         --iocp_contexts_alive;
         op = next;
     }
+    if (afd_) CloseHandle(afd_);
     CloseHandle(port_);
     sys::cleanup();
 }

@@ -130,7 +130,7 @@ struct io_reactor_s final : ior::Sink {
     void accepted(Handle &listener, socket_fd_t fd) override;
     void sent(Handle &h, std::size_t n) override;
     void failed(Handle &h, int error) override;
-    void watched(Handle &h, unsigned what) override;
+    void watched(Handle &h, unsigned what, int error) override;
     void release(Handle &h) override { delete &h; }
 };
 
@@ -213,11 +213,14 @@ int io_reactor_s::modify(Handle &h, int events) {
     return 0;
 }
 
-// Readiness mode: a no-op, as the original documents for POSIX. Native: a
+// Readiness mode: a no-op, as the original documents for POSIX; where the
+// original posts a completion instead (Windows) refused, not faked: a
+// driver must not take a no-op for a read or a write (R5). Native: a
 // NULL buffer with len > 0 grants one EVENT_READ of at most len bytes
 // (contract 9); whatever else is there waits for the next grant.
 int io_reactor_s::post_read(Handle &h, const void *buffer, std::size_t len) {
-    if (h.kind == HandleKind::watched) return 0;
+    if (h.kind == HandleKind::watched)
+        return (buffer || len) && backend->caller_io_completes() ? fail(IO_REACTOR_ENOPOSTED) : 0;
     if (buffer) return fail(EINVAL);
     if (len == 0) return 0;
     if (h.kind == HandleKind::listener) return fail(EINVAL);
@@ -233,7 +236,8 @@ int io_reactor_s::post_read(Handle &h, const void *buffer, std::size_t len) {
 // it refuses is copied: an echo or a reply costs no allocation and no copy.
 // A failure found here is reported by the next wait, like any other.
 int io_reactor_s::post_write(Handle &h, const char *data, std::size_t len) {
-    if (h.kind == HandleKind::watched) return 0;  // readiness: the caller writes
+    if (h.kind == HandleKind::watched)  // readiness: the caller writes (R3, R5)
+        return len && backend->caller_io_completes() ? fail(IO_REACTOR_ENOPOSTED) : 0;
     if ((!data && len) || h.kind != HandleKind::stream) return fail(EINVAL);
     if (h.failed) return fail(h.error ? h.error : EPIPE);
     if (len == 0) return 0;
@@ -511,7 +515,7 @@ void io_reactor_s::report_close(Handle &h) {
 // Readiness mode: one event per report, the kernel's flags combined the way
 // the original's poll reactor combined them. What finds no room in the
 // caller's array is dropped: the backend reports it again (level-triggered).
-void io_reactor_s::watched(Handle &h, unsigned what) {
+void io_reactor_s::watched(Handle &h, unsigned what, int known_error) {
     if (h.removed || !has_room()) return;
     int type = 0;
     if ((what & ior::kReadyIn) && (h.interest & EVENT_READ)) type |= EVENT_READ;
@@ -523,7 +527,7 @@ void io_reactor_s::watched(Handle &h, unsigned what) {
     if (!type) return;
     emit(h, type);
     if (type & EVENT_ERROR) {
-        int error = ior::sys::socket_error(h.fd);
+        int error = known_error ? known_error : ior::sys::socket_error(h.fd);
         out[out_count - 1].error = error == 0 || error == ENOTSOCK ? EPIPE : error;
     }
 }
@@ -643,8 +647,9 @@ int io_reactor_add_listener(io_reactor_t *reactor, socket_fd_t fd, void *context
 
 int io_reactor_add_console(io_reactor_t *reactor, void *context) {
     if (!reactor) return fail_with(EINVAL);
+    bool watched = reactor->readiness && reactor->backend->watches_console();
     return reactor->add(ior::sys::console_fd(), context, EVENT_READ,
-                        reactor->readiness ? HandleKind::watched : HandleKind::console);
+                        watched ? HandleKind::watched : HandleKind::console);
 }
 
 socket_fd_t io_reactor_console_fd(void) { return ior::sys::console_fd(); }
@@ -708,6 +713,9 @@ const char *io_reactor_strerror(int error) {
     case IO_REACTOR_ENOTSOCKET:
         return "io_reactor_add: not a socket; use io_reactor_add_console for stdin "
                "(or a readiness-mode reactor)";
+    case IO_REACTOR_ENOPOSTED:
+        return "readiness mode on IOCP: post_read into a caller's buffer and post_write are not "
+               "supported yet; recv() after EVENT_READ and send() after EVENT_WRITE work";
     default:
         return ior::sys::strerror(error);
     }

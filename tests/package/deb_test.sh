@@ -22,7 +22,7 @@ done
 dpkg-deb -c "$deb" | awk '{print $6}' >"$work/files"
 for f in ./usr/bin/ior-mud ./usr/include/io_reactor.h ./usr/include/io_reactor.hpp \
          ./usr/lib/libioreactor.a ./usr/lib/libioreactor.so ./usr/lib/libioreactor.so.0.1 \
-         ./usr/lib/pkgconfig/ioreactor.pc ./usr/lib/cmake/ioreactor/ioreactor-config.cmake \
+         ./usr/lib/pkgconfig/ioreactor.pc ./usr/lib/pkgconfig/ioreactor-compat.pc ./usr/lib/cmake/ioreactor/ioreactor-config.cmake \
          ./usr/share/ioreactor/ior-mud.cfg ./usr/share/man/man3/io_reactor_wait.3 \
          ./usr/share/doc/ioreactor/CHANGELOG.md; do
   grep -qx -- "$f" "$work/files" || fail "missing $f"

@@ -3,7 +3,9 @@
 # consumers against it: a C and a C++ program, with find_package and with
 # pkg-config, each linked shared and static, and runs every one (an echo
 # round trip over loopback). Also checks the shared library's exports and
-# SONAME and the version everywhere it is written; then the same programs
+# SONAME and the version everywhere it is written; a driver built through
+# the compat target (find_package ioreactor::compat, pkg-config
+# ioreactor-compat) in readiness mode; then the same programs
 # built with ioreactor as a subproject (add_subdirectory, FetchContent).
 # Usage: tests/package/install_test.sh [build dir]   (default build-pkg)
 set -euo pipefail
@@ -62,6 +64,7 @@ for kind in shared static; do
   shared=yes; [ $kind = static ] && shared=no
   run "find_package $kind C" "$work/cmake-$kind/echo_c" $shared
   run "find_package $kind C++" "$work/cmake-$kind/echo_cpp" $shared
+  run "find_package $kind compat (ioreactor::compat)" "$work/cmake-$kind/compat_c" $shared
   quiet cmake -S tests/package/consumer_c -B "$work/cmake-c-$kind" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
         -DIOREACTOR_USE_STATIC_LIBS=$static
   quiet cmake --build "$work/cmake-c-$kind"
@@ -78,7 +81,11 @@ cc -std=c11 $warn $src/echo.c $(pkg-config --cflags --static ioreactor) \
    -Wl,-Bstatic $(pkg-config --libs --static ioreactor) -Wl,-Bdynamic -o "$work/pc-c-static"
 c++ -std=c++20 $warn $src/echo.cpp $(pkg-config --cflags --static ioreactor) \
    -Wl,-Bstatic $(pkg-config --libs --static ioreactor) -Wl,-Bdynamic -o "$work/pc-cpp-static"
+# The compat module: the readiness-mode definition comes with its flags.
+pkg-config --cflags ioreactor-compat | grep -q -- '-DIO_REACTOR_READINESS' || fail "ioreactor-compat.pc lacks the definition"
+cc -std=c11 $warn $src/compat.c $(pkg-config --cflags --libs ioreactor-compat) -o "$work/pc-compat-shared"
 run "pkg-config shared C" "$work/pc-c-shared" yes
+run "pkg-config shared compat (ioreactor-compat)" "$work/pc-compat-shared" yes
 run "pkg-config shared C++" "$work/pc-cpp-shared" yes
 run "pkg-config static C" "$work/pc-c-static" no
 run "pkg-config static C++" "$work/pc-cpp-static" no

@@ -2,7 +2,8 @@
 # The mingw build, installed: checks the DLL (exports only io_reactor_*, no
 # mingw runtime DLLs needed) and builds the C and C++ consumers with the
 # mingw toolchain, with find_package and pkg-config, against the DLL and
-# the static library, then runs them under wine (an echo round trip).
+# the static library, then runs them under wine (an echo round trip; the
+# compat consumer: readiness mode, a listener readable before accept()).
 # Called by .ci/windows.sh with its build dir, inside its wine prefix.
 # Usage: tests/package/mingw_test.sh [build dir]   (default build-win)
 set -euo pipefail
@@ -57,6 +58,7 @@ for kind in shared static; do
   shared=yes; [ $kind = static ] && shared=no
   run "mingw find_package $kind C" "$work/cmake-$kind/echo_c.exe" $shared
   run "mingw find_package $kind C++" "$work/cmake-$kind/echo_cpp.exe" $shared
+  run "mingw find_package $kind compat (ioreactor::compat)" "$work/cmake-$kind/compat_c.exe" $shared
 done
 
 # pkg-config: the .pc file is the same text on every host.
@@ -73,4 +75,8 @@ for lang in c cpp; do
   run "mingw pkg-config shared $lang" "$work/pc-$lang-shared.exe" yes
   run "mingw pkg-config static $lang" "$work/pc-$lang-static.exe" no
 done
+# A driver written to the original header, through ioreactor-compat.pc.
+x86_64-w64-mingw32-gcc-posix -std=c11 $warn $src/compat.c $(pkg-config --cflags --libs ioreactor-compat) \
+  -o "$work/pc-compat-shared.exe"
+run "mingw pkg-config shared compat (ioreactor-compat)" "$work/pc-compat-shared.exe" yes
 echo "mingw_test: all consumers passed"

@@ -1,16 +1,25 @@
 // The readiness-mode suite: the conformance fixture and Loop, with the
 // reactor created in readiness mode (io_reactor.h, READINESS MODE), run
-// unchanged on every backend that serves it. POSIX only: it reads, writes
-// and accepts with the plain system calls, as such a driver does.
+// unchanged on every backend that serves it (IOCP too). It reads, writes
+// and accepts with the plain socket calls, as such a driver does.
 #pragma once
 
 #include "../conformance/conformance.h"
 
 #include <algorithm>
 #include <cerrno>
+#ifdef _WIN32
+// Winsock spellings of what the tests ask of a socket.
+#define MSG_NOSIGNAL 0
+#define READINESS_WOULD_BLOCK(error) ((error) == WSAEWOULDBLOCK)
+#define READINESS_RESET WSAECONNRESET
+#else
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#define READINESS_WOULD_BLOCK(error) ((error) == EAGAIN || (error) == EWOULDBLOCK)
+#define READINESS_RESET ECONNRESET
+#endif
 
 namespace readiness {
 

@@ -94,8 +94,8 @@ TEST_P(Readiness, write_readiness_waits_for_room_after_eagain) {
     ts::set_buffers(p.peer, 4096, 0);
     std::string chunk(4096, 'w');
     std::size_t queued = 0;
-    while (::send(p.local, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) queued += chunk.size();
-    ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+    while (::send(p.local, chunk.data(), int(chunk.size()), MSG_NOSIGNAL) > 0) queued += chunk.size();
+    ASSERT_TRUE(READINESS_WOULD_BLOCK(ts::last_error())) << ts::last_error();
     int ctx = 0;
     ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_WRITE), 0);
     EXPECT_EQ(events_within(&ctx), 0) << "writable with a full buffer";
@@ -109,6 +109,9 @@ TEST_P(Readiness, write_readiness_waits_for_room_after_eagain) {
     EXPECT_EQ(wait_for(&ctx, EVENT_WRITE), EVENT_WRITE);
 }
 
+// Descriptors that are not sockets (R1): POSIX. On Windows io_reactor_add
+// takes sockets only (a SOCKET is all it can name); the console is stdin.
+#ifndef _WIN32
 TEST_P(Readiness, a_pipe_is_readable_and_closes_only_after_its_last_byte) {
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
@@ -172,6 +175,7 @@ TEST_P(Readiness, add_leaves_the_descriptors_flags_alone) {
     ::close(fds[0]);
     ::close(fds[1]);
 }
+#endif
 
 TEST_P(Readiness, a_reset_is_an_error_event_with_the_socket_error) {
     ts::Pair p = pair();
@@ -183,14 +187,27 @@ TEST_P(Readiness, a_reset_is_an_error_event_with_the_socket_error) {
     while (!error && conformance::Clock::now() < deadline)
         for (const io_event_t &e : wait_once(10000))
             if (e.context == &ctx && (e.event_type & EVENT_ERROR)) error = e.error;
-    EXPECT_EQ(error, ECONNRESET);
+    EXPECT_EQ(error, READINESS_RESET);
 }
 
-TEST_P(Readiness, post_read_and_post_write_are_no_ops_that_return_0) {
+// R3/R5: the original documents post_read and post_write per platform: no-ops
+// on POSIX; on Windows completions, not built yet, so refused rather than
+// taken for a read or a write that never happens.
+TEST_P(Readiness, post_read_and_post_write_take_the_platforms_documented_form) {
     ts::Pair p = pair();
     int ctx = 0;
     ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
-    char buf[64];
+    char buf[64] = {};
+#ifdef _WIN32
+    EXPECT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), -1);
+    EXPECT_EQ(io_reactor_last_error(reactor), IO_REACTOR_ENOPOSTED);
+    EXPECT_EQ(io_reactor_post_write(reactor, p.local, buf, sizeof buf), -1);
+    EXPECT_EQ(io_reactor_last_error(reactor), IO_REACTOR_ENOPOSTED);
+    EXPECT_EQ(io_reactor_post_read(reactor, p.local, nullptr, 0), 0);
+    EXPECT_EQ(io_reactor_post_write(reactor, p.local, buf, 0), 0);
+    EXPECT_EQ(ts::recv_some(p.peer, buf, sizeof buf, kQuietMs), -1) << "post_write sent bytes";
+    return;
+#endif
     EXPECT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
     EXPECT_EQ(io_reactor_post_read(reactor, p.local, nullptr, 0), 0);
     EXPECT_EQ(io_reactor_post_write(reactor, p.local, buf, sizeof buf), 0);
@@ -248,7 +265,7 @@ TEST_P(Readiness, a_closed_peer_is_readable_and_recv_tells_eof) {
     EXPECT_EQ(::recv(p.local, &byte, 1, 0), 0);
 }
 
-// Backends that serve readiness mode: all POSIX ones.
+// Backends that serve readiness mode: all of them.
 std::vector<const char *> built_backends() {
     std::vector<const char *> names;
     for (const char *const *p = io_reactor_backends(); p && *p; ++p) names.push_back(*p);
