@@ -4,8 +4,8 @@
 //
 // How a Link will own its stack (wiring is a later change to comm.cpp):
 //
-//     socket  <->  [ProxyLayer]  <->  [TlsLayer]  <->  [WebSocket, later]  <->  telnet
-//     (bottom)                                                              (top)
+//     socket  <->  [ProxyLayer]  <->  [TlsLayer]  <->  [ws::Layer]  <->  telnet
+//     (bottom)                                                       (top)
 //
 // The listener's configuration says which layers a link gets; the Link
 // holds them in a std::vector<std::unique_ptr<Transport>>, bottom first.
@@ -68,7 +68,7 @@ public:
     virtual const std::string &error() const = 0;
     // Bytes held inside the layer, in either direction, not yet handed on.
     virtual std::size_t buffered() const = 0;
-    // Short name for logs: "proxy", "tls".
+    // Short name for logs: "proxy", "tls", "websocket".
     virtual const char *name() const = 0;
 };
 

@@ -1,9 +1,10 @@
 # The transport-layer and telnet-option targets: PROXY header, TLS record
-# feed, MCCP3 inflate, MSDP/NEW-ENVIRON. fuzz/CMakeLists.txt includes this
+# feed, MCCP3 inflate, MSDP/NEW-ENVIRON, WebSocket handshake and frames.
+# fuzz/CMakeLists.txt includes this
 # (when comm_protocol exists) after its own IOR_FUZZ_PROTOCOL_TARGETS list
 # and before the loop that makes each target, linked with comm_protocol,
 # and its corpus replay test.
-list(APPEND IOR_FUZZ_PROTOCOL_TARGETS proxy_protocol msdp)
+list(APPEND IOR_FUZZ_PROTOCOL_TARGETS proxy_protocol msdp websocket)
 if(ZLIB_FOUND)
   list(APPEND IOR_FUZZ_PROTOCOL_TARGETS mccp3)
 endif()

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of the transport-layer targets (proxy_protocol,
-tls_record, mccp3) into fuzz/corpus/<target>/seed-*. Each seed starts
+tls_record, mccp3, msdp, websocket) into fuzz/corpus/<target>/seed-*. Each seed starts
 with the target's decision bytes (see the target's LLVMFuzzerTestOneInput),
 then the protocol bytes. Run from anywhere: python3 fuzz/make_layer_seeds.py
 """
@@ -87,3 +87,26 @@ msdp("unclosed", VAR + b"X" + VAL + AO + VAL + b"a")
 msdp("mnes-is", b"\x00\x00CLIENT_NAME\x01MUDLET\x00CLIENT_VERSION\x014.17\x00MTTS\x012825"
      b"\x03IPADDRESS\x01203.0.113.9", environ=True)
 msdp("mnes-send", b"\x01\x00CHARSET\x00CLIENT_NAME\x00A\x02\x02", environ=True)
+
+
+# websocket: u32 seed, max_chunk byte, how byte (bit0: a valid upgrade comes
+# first, bit1: with the GMCP subprotocol), max_request u16, max_frame u16,
+# max_message u16, output length byte, output (server telnet stream), stream
+def ws(name, stream, how=1, output=b"", limits=(1024, 300, 600), max_chunk=9):
+    write("websocket", name, struct.pack("<IBBHHHB", 0xC0FFEE, max_chunk, how, *limits, len(output))
+          + output + stream)
+
+
+def ws_frame(first, payload, mask=b"\x01\x02\x03\x04"):
+    n = len(payload)
+    head = bytes([first]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+ws("binary", ws_frame(0x82, b"look\r\n") + ws_frame(0x89, b"p") + ws_frame(0x88, b"\x03\xe8bye"))
+ws("fragments", ws_frame(0x01, b"Core.") + ws_frame(0x8a, b"") + ws_frame(0x80, b"Hello {}"), how=3,
+   output=b"hi\xff\xfa\xc9Char.Vitals {\"hp\":1}\xff\xf0\xff\xfb\x01!")
+ws("too-big", ws_frame(0x82, b"x" * 400))
+ws("http-get", b"GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n", how=0)
+ws("http-bad", b"POST /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", how=0)
+ws("telnet", b"\xff\xfb\x18\xff\xfd\x01", how=0)
