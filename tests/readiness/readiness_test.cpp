@@ -240,6 +240,22 @@ TEST_P(Readiness, post_read_and_post_write_take_the_platforms_documented_form) {
     EXPECT_EQ(ts::recv_some(p.peer, buf, sizeof buf, kQuietMs), -1) << "post_write sent bytes";
 }
 
+#ifdef _WIN32
+// R5: a reset ends a posted read with EVENT_ERROR and the Winsock error, not
+// with a 0-byte EVENT_READ or EVENT_CLOSE.
+TEST_P(Readiness, a_reset_completes_a_posted_read_with_an_error_event) {
+    ts::Pair p = pair();
+    int ctx = 0;
+    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    char buf[64];
+    ASSERT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
+    abort_now(p.peer);
+    io_event_t e = next_event(&ctx);
+    EXPECT_EQ(e.event_type, EVENT_ERROR);
+    EXPECT_EQ(e.error, READINESS_RESET);
+}
+#endif
+
 TEST_P(Readiness, remove_of_an_unregistered_descriptor_returns_0) {
     ts::Pair p = pair();
     EXPECT_EQ(io_reactor_remove(reactor, p.local), 0);
