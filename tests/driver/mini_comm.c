@@ -15,18 +15,40 @@
  * Commands: "echo TEXT" replies TEXT; "big N" replies N numbered lines;
  * "stats" replies "eagain K" (sends that met EAGAIN so far).
  * Usage: mini_comm [port]   (prints "PORT n" on stdout first)
+ *
+ * On Windows (IOCP) it takes the original comm.c's Windows path: the console
+ * through io_reactor_add_console, whose EVENT_READ carries the bytes; each
+ * user's input by io_reactor_post_read into the free part of its fixed
+ * buffer, the bytes arriving with EVENT_READ; output by send(), waiting for
+ * EVENT_WRITE after WSAEWOULDBLOCK. The POSIX path is the one above.
  */
 #include "io_reactor.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <io.h>
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#define SOCKET_ERRNO WSAGetLastError()
+#define WOULD_BLOCK(e) ((e) == WSAEWOULDBLOCK)
+#define BAD_SOCKET(fd) ((fd) == INVALID_SOCKET)
+#define close_socket closesocket
+#define MSG_NOSIGNAL 0 /* no SIGPIPE on Windows */
+#define STDOUT_FILENO 1
+#else
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#define SOCKET_ERRNO errno
+#define WOULD_BLOCK(e) ((e) == EAGAIN || (e) == EWOULDBLOCK)
+#define BAD_SOCKET(fd) ((fd) < 0)
+#define close_socket close
+#endif
 
 #define MAX_TEXT 2048
 #define MESSAGE_BUF_SIZE 4096
@@ -40,6 +62,9 @@ typedef struct interactive_s {
     int reading;         /* EVENT_READ in the interest set */
     int writing;         /* EVENT_WRITE in the interest set (after EAGAIN) */
     int closing;
+#ifdef _WIN32
+    int read_posted;     /* a post_read into text + text_end is pending */
+#endif
     char message_buf[MESSAGE_BUF_SIZE]; /* output ring, as in the driver */
     int message_producer, message_consumer, message_length;
     long big_next, big_end; /* a "big" reply still being produced */
@@ -56,16 +81,45 @@ static interactive_t *all_users[MAX_USERS];
 static interactive_t console_user; /* fd 0; replies go to stdout */
 static int console_eof;
 static long eagain_count;
+#ifdef _WIN32
+/* Console bytes past the fixed buffer: the console's EVENT_READ carries
+ * what the reader thread read, which may be more than the room left. They
+ * wait here (console reading paused) until commands make room. */
+static char *console_spill;
+static int console_spill_len;
+#endif
 
 static void fatal(const char *what) {
     perror(what);
     exit(2);
 }
 
+#ifdef _WIN32
+/* Posts the next read into the free part of the fixed buffer; it completes
+ * as EVENT_READ with the bytes already there. */
+static void post_user_read(interactive_t *ip) {
+    int room = MAX_TEXT - ip->text_end;
+    if (ip == &console_user || !ip->reading || ip->read_posted || ip->closing || room == 0) return;
+    if (io_reactor_post_read(g_reactor, ip->fd, ip->text + ip->text_end, (size_t)room) != 0) {
+        ip->closing = 1;
+        return;
+    }
+    ip->read_posted = 1;
+}
+
+/* A user's input comes by posted reads, so its interest is only EVENT_WRITE
+ * (read readiness would report the same bytes a second way). */
+static void set_interest(interactive_t *ip) {
+    int events = ip == &console_user ? (ip->reading ? EVENT_READ : 0) : (ip->writing ? EVENT_WRITE : 0);
+    if (io_reactor_modify(g_reactor, ip->fd, events) != 0) fatal("io_reactor_modify");
+    post_user_read(ip);
+}
+#else
 static void set_interest(interactive_t *ip) {
     int events = (ip->reading ? EVENT_READ : 0) | (ip->writing ? EVENT_WRITE : 0);
     if (io_reactor_modify(g_reactor, ip->fd, events) != 0) fatal("io_reactor_modify");
 }
+#endif
 
 /* ---- output ---------------------------------------------------------- */
 
@@ -96,7 +150,7 @@ static int flush_message(interactive_t *ip) {
                          ? ip->message_producer - ip->message_consumer
                          : MESSAGE_BUF_SIZE - ip->message_consumer;
         ssize_t n = send(ip->fd, ip->message_buf + ip->message_consumer, (size_t)length, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n < 0 && WOULD_BLOCK(SOCKET_ERRNO)) {
             eagain_count++;
             if (!ip->writing) {
                 ip->writing = 1;
@@ -143,34 +197,92 @@ static void new_interactive(socket_fd_t fd) {
     while (slot < MAX_USERS && all_users[slot]) slot++;
     interactive_t *ip = slot < MAX_USERS ? calloc(1, sizeof *ip) : NULL;
     if (!ip) {
-        close(fd);
+        close_socket(fd);
         return;
     }
     int sndbuf = SMALL_SNDBUF;
+#ifdef _WIN32
+    u_long nonblocking = 1;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, (const char *)&sndbuf, sizeof sndbuf);
+    ioctlsocket(fd, FIONBIO, &nonblocking);
+    ip->fd = fd;
+    ip->reading = 1;
+    if (io_reactor_add(g_reactor, fd, ip, 0) != 0) fatal("io_reactor_add user");
+    all_users[slot] = ip;
+    post_user_read(ip);
+#else
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     ip->fd = fd;
     ip->reading = 1;
     if (io_reactor_add(g_reactor, fd, ip, EVENT_READ) != 0) fatal("io_reactor_add user");
     all_users[slot] = ip;
+#endif
 }
 
 static void remove_interactive(interactive_t *ip) {
     for (int i = 0; i < MAX_USERS; i++)
         if (all_users[i] == ip) all_users[i] = NULL;
     io_reactor_remove(g_reactor, ip->fd);
-    close(ip->fd);
+    close_socket(ip->fd);
     free(ip);
 }
 
 static void new_user_handler(port_def_t *port) {
     for (;;) {
         socket_fd_t fd = accept(port->fd, NULL, NULL);
-        if (fd < 0) return; /* EAGAIN: nothing more pending */
+        if (BAD_SOCKET(fd)) return; /* EAGAIN: nothing more pending */
         new_interactive(fd);
     }
 }
 
+#ifdef _WIN32
+/* Moves spilled console bytes into the fixed buffer as room allows. */
+static void drain_console_spill(void) {
+    int n = MAX_TEXT - console_user.text_end;
+    if (n > console_spill_len) n = console_spill_len;
+    memcpy(console_user.text + console_user.text_end, console_spill, (size_t)n);
+    console_user.text_end += n;
+    memmove(console_spill, console_spill + n, (size_t)(console_spill_len - n));
+    console_spill_len -= n;
+}
+
+/* The console's EVENT_READ carries its bytes: what does not fit waits in
+ * the spill, and console reading pauses until it is drained. */
+static void console_data(const io_event_t *ev) {
+    if ((ev->event_type & (EVENT_CLOSE | EVENT_ERROR)) || !ev->buffer || ev->bytes_transferred <= 0) {
+        console_eof = 1;
+    } else {
+        char *grown = realloc(console_spill, (size_t)(console_spill_len + ev->bytes_transferred));
+        if (!grown) fatal("realloc");
+        console_spill = grown;
+        memcpy(console_spill + console_spill_len, ev->buffer, (size_t)ev->bytes_transferred);
+        console_spill_len += ev->bytes_transferred;
+        drain_console_spill();
+        if (console_spill_len == 0) return;
+    }
+    console_user.reading = 0;
+    set_interest(&console_user);
+}
+
+/* A posted read completed: its bytes are at ev->buffer, which was
+ * text + text_end when posted. Commands run since then only moved text
+ * below that point, so the bytes move down to the current end. */
+static void get_user_data(interactive_t *ip, const io_event_t *ev) {
+    if (ip == &console_user) return console_data(ev);
+    ip->read_posted = 0;
+    if ((ev->event_type & EVENT_READ) && ev->buffer && ev->bytes_transferred > 0) {
+        memmove(ip->text + ip->text_end, ev->buffer, (size_t)ev->bytes_transferred);
+        ip->text_end += ev->bytes_transferred;
+    } else if (ev->event_type & (EVENT_CLOSE | EVENT_ERROR)) {
+        ip->closing = 1;
+        ip->reading = 0;
+        return;
+    }
+    if (ip->text_end == MAX_TEXT) ip->reading = 0; /* full: a command resumes it */
+    post_user_read(ip);
+}
+#else
 /* Reads what fits in the fixed buffer; a full buffer pauses reading. */
 static void get_user_data(interactive_t *ip) {
     int room = MAX_TEXT - ip->text_end;
@@ -192,6 +304,7 @@ static void get_user_data(interactive_t *ip) {
         ip->closing = 1;
     }
 }
+#endif
 
 /* ---- commands ------------------------------------------------------------ */
 
@@ -235,6 +348,12 @@ static int process_user_command(interactive_t *ip) {
     }
     memmove(ip->text, ip->text + len, (size_t)(ip->text_end - len));
     ip->text_end -= len;
+#ifdef _WIN32
+    if (ip == &console_user && console_spill_len > 0) {
+        drain_console_spill();
+        if (console_spill_len > 0) return 1;
+    }
+#endif
     if (!ip->reading && ip->text_end < MAX_TEXT && !ip->closing && !(ip == &console_user && console_eof)) {
         ip->reading = 1; /* room again: resume reading */
         set_interest(ip);
@@ -248,9 +367,17 @@ static void init_user_conn(int port) {
     struct sockaddr_in sin;
     socklen_t sin_len = sizeof sin;
     int one = 1;
+#ifdef _WIN32
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) fatal("WSAStartup");
+    external_port.fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (BAD_SOCKET(external_port.fd)) fatal("socket");
+    setsockopt(external_port.fd, SOL_SOCKET, SO_REUSEADDR, (const char *)&one, sizeof one);
+#else
     external_port.fd = socket(AF_INET, SOCK_STREAM, 0);
     if (external_port.fd < 0) fatal("socket");
     setsockopt(external_port.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#endif
     memset(&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -258,7 +385,12 @@ static void init_user_conn(int port) {
     if (bind(external_port.fd, (struct sockaddr *)&sin, sizeof sin) < 0) fatal("bind");
     if (getsockname(external_port.fd, (struct sockaddr *)&sin, &sin_len) < 0) fatal("getsockname");
     external_port.port = ntohs(sin.sin_port);
+#ifdef _WIN32
+    u_long nonblocking = 1;
+    ioctlsocket(external_port.fd, FIONBIO, &nonblocking);
+#else
     fcntl(external_port.fd, F_SETFL, fcntl(external_port.fd, F_GETFL) | O_NONBLOCK);
+#endif
     if (listen(external_port.fd, SOMAXCONN) < 0) fatal("listen");
 
     g_reactor = io_reactor_create();
@@ -266,10 +398,17 @@ static void init_user_conn(int port) {
     /* Listening sockets generate read events when connections arrive. */
     if (io_reactor_add(g_reactor, external_port.fd, &external_port, EVENT_READ) != 0)
         fatal("io_reactor_add listener");
+#ifdef _WIN32
+    /* The console as the original's Windows path has it: EVENT_READ with bytes. */
+    console_user.fd = io_reactor_console_fd();
+    console_user.reading = 1;
+    if (io_reactor_add_console(g_reactor, &console_user) != 0) fatal("io_reactor_add_console");
+#else
     console_user.fd = STDIN_FILENO;
     console_user.reading = 1;
     if (io_reactor_add(g_reactor, STDIN_FILENO, &console_user, EVENT_READ) != 0)
         fatal("io_reactor_add console");
+#endif
 }
 
 static int do_comm_polling(io_event_t *events, int max, struct timeval *timeout) {
@@ -285,7 +424,11 @@ static void process_io(io_event_t *events, int n) {
         }
         interactive_t *ip = ev->context;
         if (!ip) continue;
+#ifdef _WIN32
+        if (ev->event_type & (EVENT_READ | EVENT_CLOSE | EVENT_ERROR)) get_user_data(ip, ev);
+#else
         if (ev->event_type & (EVENT_READ | EVENT_CLOSE | EVENT_ERROR)) get_user_data(ip);
+#endif
         if ((ev->event_type & EVENT_WRITE) && ip != &console_user && !send_output(ip))
             ip->closing = 1;
     }
@@ -309,7 +452,11 @@ static int run_commands(void) {
 }
 
 int main(int argc, char **argv) {
+#ifdef _WIN32
+    _setmode(STDOUT_FILENO, _O_BINARY); /* replies byte for byte, as on POSIX */
+#else
     signal(SIGPIPE, SIG_IGN);
+#endif
     init_user_conn(argc > 1 ? atoi(argv[1]) : 0);
     char line[32];
     int n = snprintf(line, sizeof line, "PORT %d\n", external_port.port);
@@ -326,9 +473,15 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < MAX_USERS; i++)
         if (all_users[i]) remove_interactive(all_users[i]);
+#ifdef _WIN32
+    io_reactor_remove(g_reactor, console_user.fd);
+    io_reactor_remove(g_reactor, external_port.fd);
+    closesocket(external_port.fd);
+#else
     io_reactor_remove(g_reactor, STDIN_FILENO);
     io_reactor_remove(g_reactor, external_port.fd);
     close(external_port.fd);
+#endif
     io_reactor_destroy(g_reactor);
     return 0;
 }

@@ -4,8 +4,10 @@ header) and checks what a driver maintainer would: pipelined commands are
 all answered, a large reply under backpressure arrives whole and in order,
 and commands piped on stdin all run before EOF ends the driver.
 
-Usage: run_driver.py MINI_COMM [pipelined|backpressure|stdin-pipe|stdin-file]...
-The backend comes from IO_REACTOR_BACKEND. Every wait is bounded."""
+Usage: run_driver.py [--emulator=A|B|C] MINI_COMM [pipelined|backpressure|stdin-pipe|stdin-file]...
+The backend comes from IO_REACTOR_BACKEND. --emulator runs the driver
+through a CMAKE_CROSSCOMPILING_EMULATOR (wine for mini_comm.exe); a leading
+"cmake -E env K=V" becomes the driver's environment. Every wait is bounded."""
 import os
 import socket
 import subprocess
@@ -13,7 +15,20 @@ import sys
 import tempfile
 import time
 
-DEADLINE = 20.0
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--emulator=")]
+EMULATOR = [a for a in sys.argv[1:] if a.startswith("--emulator=")]
+EMULATOR = [x for x in EMULATOR[0].split("=", 1)[1].split("|") if x] if EMULATOR else []
+ENV = dict(os.environ)
+if EMULATOR[1:3] == ["-E", "env"]:
+    EMULATOR = EMULATOR[3:]
+    while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
+        k, v = EMULATOR.pop(0).split("=", 1)
+        ENV[k] = v
+DEADLINE = 60.0 if EMULATOR else 20.0  # wine starts slowly
+
+
+def command(driver):
+    return EMULATOR + [driver, "0"]
 
 
 def fail(msg):
@@ -22,7 +37,7 @@ def fail(msg):
 
 
 def start(driver):
-    proc = subprocess.Popen([driver, "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(command(driver), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV)
     first = proc.stdout.readline().decode()
     if not first.startswith("PORT "):
         proc.kill()
@@ -114,9 +129,9 @@ def stdin_commands(driver, as_file):
         with tempfile.TemporaryFile() as f:
             f.write(text.encode())
             f.seek(0)
-            proc = subprocess.run([driver, "0"], stdin=f, capture_output=True, timeout=DEADLINE)
+            proc = subprocess.run(command(driver), stdin=f, capture_output=True, timeout=DEADLINE, env=ENV)
     else:
-        proc = subprocess.run([driver, "0"], input=text.encode(), capture_output=True, timeout=DEADLINE)
+        proc = subprocess.run(command(driver), input=text.encode(), capture_output=True, timeout=DEADLINE, env=ENV)
     if proc.returncode != 0:
         fail("stdin: exit %d, stderr %r" % (proc.returncode, proc.stderr[-300:]))
     out = proc.stdout.decode().splitlines()[1:]  # after PORT
@@ -127,9 +142,9 @@ def stdin_commands(driver, as_file):
 
 
 def main():
-    driver = sys.argv[1]
-    checks = sys.argv[2:] or ["pipelined", "backpressure", "stdin-pipe", "stdin-file"]
-    print("backend: %s" % os.environ.get("IO_REACTOR_BACKEND", "auto"))
+    driver = ARGS[0]
+    checks = ARGS[1:] or ["pipelined", "backpressure", "stdin-pipe", "stdin-file"]
+    print("backend: %s%s" % (ENV.get("IO_REACTOR_BACKEND", "auto"), " via " + " ".join(EMULATOR) if EMULATOR else ""))
     for check in checks:
         if check == "pipelined":
             pipelined(driver)
