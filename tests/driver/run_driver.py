@@ -4,7 +4,7 @@ header) and checks what a driver maintainer would: pipelined commands are
 all answered, a large reply under backpressure arrives whole and in order,
 and commands piped on stdin all run before EOF ends the driver.
 
-Usage: run_driver.py [--emulator=A|B|C] MINI_COMM [pipelined|backpressure|stdin-pipe|stdin-file]...
+Usage: run_driver.py [--emulator=A|B|C] MINI_COMM [pipelined|trickle|backpressure|stdin-pipe|stdin-file]...
 The backend comes from IO_REACTOR_BACKEND. --emulator runs the driver
 through a CMAKE_CROSSCOMPILING_EMULATOR (wine for mini_comm.exe); a leading
 "cmake -E env K=V" becomes the driver's environment. Every wait is bounded."""
@@ -100,6 +100,27 @@ def pipelined(driver):
     print("ok pipelined: 150 of 150 commands answered in order")
 
 
+def trickle(driver):
+    """Input that arrives while earlier commands are still buffered: a read
+    waiting for bytes while commands run (on Windows a posted read into the
+    fixed buffer, whose free part moves down as commands run)."""
+    proc, port = start(driver)
+    s = connect(port)
+    want, got = [], []
+    for i in range(20):
+        batch = ["trickle %02d %d" % (i, j) for j in range(3)]
+        s.sendall("".join("echo %s\n" % b for b in batch).encode())
+        want += batch
+        got += read_lines(s, len(batch))  # every reply before the next batch
+        if got != want:
+            break
+    s.close()
+    stop(proc)
+    if got != want:
+        fail("trickle: %d of %d answered; wanted %r, got %r" % (len(got), len(want), want[-3:], got[-3:]))
+    print("ok trickle: 20 batches of 3 commands, each answered before the next was sent")
+
+
 def backpressure(driver):
     proc, port = start(driver)
     s = connect(port, rcvbuf=4096)
@@ -143,11 +164,13 @@ def stdin_commands(driver, as_file):
 
 def main():
     driver = ARGS[0]
-    checks = ARGS[1:] or ["pipelined", "backpressure", "stdin-pipe", "stdin-file"]
+    checks = ARGS[1:] or ["pipelined", "trickle", "backpressure", "stdin-pipe", "stdin-file"]
     print("backend: %s%s" % (ENV.get("IO_REACTOR_BACKEND", "auto"), " via " + " ".join(EMULATOR) if EMULATOR else ""))
     for check in checks:
         if check == "pipelined":
             pipelined(driver)
+        elif check == "trickle":
+            trickle(driver)
         elif check == "backpressure":
             backpressure(driver)
         elif check == "stdin-pipe":
