@@ -96,10 +96,12 @@
  *      its reader thread: io_reactor_add_console's EVENT_READ carries the
  *      bytes in buffer, as the original's Windows reactor delivered them.
  *      The original's Windows completion forms work there too:
- *      post_read(fd, buf, len) posts a read into the caller's buffer (valid
- *      until it completes) and completes as EVENT_READ with buffer = buf
- *      and bytes_transferred, EVENT_CLOSE when the peer closed (0 bytes),
- *      or EVENT_ERROR; while one is posted, the handle's EVENT_READ
+ *      post_read(fd, buf, len) posts a read for the caller's buffer (valid
+ *      until it completes, or until io_reactor_remove returns: the kernel
+ *      reads into the reactor's own memory and the bytes are copied into
+ *      buf only when the event is delivered) and completes as EVENT_READ
+ *      with buffer = buf and bytes_transferred, EVENT_CLOSE when the peer
+ *      closed (0 bytes), or EVENT_ERROR; while one is posted, the handle's EVENT_READ
  *      readiness is not reported. post_write(fd, buf, len) sends a copy of
  *      the bytes and completes as EVENT_WRITE with bytes_transferred (or
  *      EVENT_ERROR). len 0 is a no-op for both; a NULL buffer with len > 0

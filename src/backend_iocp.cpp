@@ -105,6 +105,9 @@ struct PollOp : ListedOp {
 
 // A watched socket's post_read (into the caller's buffer) or post_write (a
 // copy of the caller's bytes, so the caller's buffer is free at once).
+// The kernel reads from and writes into `copy`, never the caller's buffer:
+// a read cancelled by remove may still complete into it, after the caller
+// has freed its own. A read's bytes are copied out only when delivered.
 struct CallerOp : ListedOp {
     void *buffer;
     std::unique_ptr<char[]> copy;
@@ -837,19 +840,17 @@ int IocpBackend::post_caller_io(Handle &h, bool write, void *buffer, std::size_t
     auto *op = new (std::nothrow) CallerOp;
     if (!op) return ENOMEM;
     ULONG size = static_cast<ULONG>(std::min<std::size_t>(len, INT_MAX));  // bytes_transferred is an int
-    if (write) {
-        op->copy.reset(new (std::nothrow) char[size]);
-        if (!op->copy) {
-            delete op;
-            return ENOMEM;
-        }
-        std::memcpy(op->copy.get(), buffer, size);
+    op->copy.reset(new (std::nothrow) char[size]);
+    if (!op->copy) {
+        delete op;
+        return ENOMEM;
     }
-    op->buffer = write ? op->copy.get() : buffer;
+    if (write) std::memcpy(op->copy.get(), buffer, size);
+    op->buffer = buffer;
     ++caller_ops_;
     ++iocp_contexts_alive;
     start(op, h, write ? OpKind::caller_write : OpKind::caller_read);
-    WSABUF buf{size, static_cast<char *>(op->buffer)};
+    WSABUF buf{size, op->copy.get()};
     DWORD flags = 0;
     int result = write ? WSASend(h.fd, &buf, 1, nullptr, 0, &op->ov, nullptr)
                        : WSARecv(h.fd, &buf, 1, nullptr, &flags, &op->ov, nullptr);
@@ -871,6 +872,7 @@ bool IocpBackend::caller_done(Sink &sink, Handle &h, CallerOp &op, int error, DW
         }
     }
     if (is_aborted(error)) return false;
+    if (read && bytes > 0) std::memcpy(op.buffer, op.copy.get(), bytes);
     sink.completed(h, read ? EVENT_READ : EVENT_WRITE, read ? op.buffer : nullptr, bytes, error);
     return true;
 }

@@ -4,10 +4,12 @@
 #include "readiness.h"
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace readiness {
 namespace {
@@ -253,6 +255,23 @@ TEST_P(Readiness, a_reset_completes_a_posted_read_with_an_error_event) {
     io_event_t e = next_event(&ctx);
     EXPECT_EQ(e.event_type, EVENT_ERROR);
     EXPECT_EQ(e.error, READINESS_RESET);
+}
+
+// R5: a read that completed but was never delivered leaves the caller's
+// buffer alone, so the caller may free it as soon as remove returns (the
+// design's defect 3: the kernel writing into a buffer its owner freed).
+TEST_P(Readiness, a_posted_read_never_writes_the_callers_buffer_after_remove) {
+    ts::Pair p = pair();
+    int ctx = 0;
+    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    char buf[64];
+    std::memset(buf, '-', sizeof buf);
+    ASSERT_EQ(io_reactor_post_read(reactor, p.local, buf, sizeof buf), 0);
+    ASSERT_TRUE(ts::send_all(p.peer, "hello", 5, kDeadlineMs));
+    std::this_thread::sleep_for(std::chrono::milliseconds(kQuietMs));  // the read completes, undelivered
+    ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
+    EXPECT_EQ(std::string(buf, 5), "-----") << "the kernel wrote into the caller's buffer";
+    EXPECT_EQ(events_within(&ctx), 0) << "an event followed remove";
 }
 #endif
 
