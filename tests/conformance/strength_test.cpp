@@ -9,18 +9,6 @@
 namespace conformance {
 namespace {
 
-// Lets an interruption left by an earlier test (a destroyed io_uring ring's
-// task work, see waiting_test.cpp) land before a timing measurement.
-void settle(io_reactor_t *reactor) {
-    io_event_t events[8];
-    for (int i = 0; i < 5; ++i) {
-        timeval tv = timeout_us(20000);
-        auto start = Clock::now();
-        io_reactor_wait(reactor, events, 8, &tv);
-        if (elapsed_us(start) >= 20000) return;
-    }
-}
-
 // Class 1: a readiness backend that keeps watching for writability once the
 // output queue has drained makes every later wait return at once (a busy
 // loop that no functional test sees: every byte still arrives).

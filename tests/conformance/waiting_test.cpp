@@ -9,19 +9,6 @@
 namespace conformance {
 namespace {
 
-// Lets an interruption left by an earlier test (see
-// destroying_another_reactor_does_not_cut_this_ones_wait_short) land before
-// a timing measurement: a few 20 ms waits until one really takes 20 ms.
-void settle(io_reactor_t *reactor) {
-    io_event_t events[8];
-    for (int i = 0; i < 5; ++i) {
-        timeval tv = timeout_us(20000);
-        auto start = Clock::now();
-        io_reactor_wait(reactor, events, 8, &tv);
-        if (elapsed_us(start) >= 20000) return;
-    }
-}
-
 TEST_P(Conformance, zero_timeout_returns_at_once) {
     io_event_t events[8];
     auto start = Clock::now();
