@@ -1,5 +1,6 @@
 #include "comm.h"
 
+#include "handover.h"
 #include "line_buffer.h"
 #include "mccp.h"
 #include "net.h"
@@ -92,6 +93,11 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     bool eof = false;           // peer closed; run its queued commands, then go
     bool closing = false;       // flushing before close
     bool dead = false;          // removed and closed; freed at the end of the turn
+    // Hot reboot: a transport whose state lives in this process (TLS, when
+    // wired in) cannot be handed to the next one; its player gets a message
+    // and goes net-dead, to reconnect and reattach.
+    bool can_hand_over() const { return true; }
+    bool mccp_before_reboot = false;  // stream ended for a reboot; restarted if it fails
     Clock::time_point close_deadline{};
 };
 
@@ -99,7 +105,13 @@ namespace {
 
 // Set from a signal handler or a console-control thread.
 volatile std::sig_atomic_t g_shutdown_requested = 0;
+volatile std::sig_atomic_t g_reboot_requested = 0;
 std::atomic<io_reactor_t *> g_signal_reactor{nullptr};
+
+void reboot_from_signal() {
+    g_reboot_requested = 1;
+    if (io_reactor_t *r = g_signal_reactor.load()) io_reactor_wakeup(r);
+}
 
 void shutdown_from_signal() {
     g_shutdown_requested = 1;
@@ -119,6 +131,12 @@ constexpr std::size_t batch_limit = 64 * 1024;
 // Before login, input is taken in slices this big, so a client that
 // exceeds its budget is cut within one slice, not one whole read.
 constexpr std::size_t prelogin_slice = 256;
+// Hot reboot: how long output may take to flush before the hand-over, and
+// how long the new process has to say it adopted everything.
+constexpr auto reboot_flush_grace = std::chrono::seconds(2);
+constexpr auto adoption_timeout = std::chrono::seconds(10);
+const char *const reboot_line = "The world shimmers...\n";
+const char mccp2_start[] = {'\xff', '\xfa', '\x56', '\xff', '\xf0'};  // IAC SB MCCP2 IAC SE
 
 bool backend_built_in(const std::string &name) {
     for (const char *const *b = io_reactor_backends(); b && *b; ++b)
@@ -236,7 +254,8 @@ bool Comm::start(std::string &error) {
     g_shutdown_requested = 0;  // a signal before this run belongs to no server
     g_signal_reactor.store(reactor_);
     net::on_shutdown_signal(shutdown_from_signal);
-    return open_listeners(error);
+    if (handover::supported()) handover::on_reboot_signal(reboot_from_signal);
+    return adoption_ ? adopt(error) : open_listeners(error);
 }
 
 bool Comm::open_listeners(std::string &error) {
@@ -330,6 +349,7 @@ int Comm::run() {
     std::vector<io_event_t> events(static_cast<std::size_t>(cfg_.max_events > 0 ? cfg_.max_events : 128));
     while (true) {
         if (g_shutdown_requested && !shutting_down_) begin_shutdown();
+        if (g_reboot_requested && !shutting_down_ && hot_reboot(events)) return 0;
         if (shutting_down_ && (connection_count() == 0 || now() >= shutdown_deadline_)) break;
         bool busy = std::any_of(links_.begin(), links_.end(),
                                 [](const auto &l) { return !l->dead && !l->commands.empty(); });
@@ -610,6 +630,262 @@ bool Comm::reattach(User &old, User &fresh) {
     old.address_ = l.address;
     old.connected_at_ = old.last_input_ = now();  // a new connection for the session
     log_("reconnect " + describe(old) + " (login #" + std::to_string(fresh.id_) + ")");
+    return true;
+}
+
+// ---- Comm: hot reboot (reboot.h, handover.h) ---------------------------------
+
+void Comm::request_reboot(std::uint64_t by) {
+    if (by) reboot_by_ = by;  // the loop thread only: signals pass 0
+    reboot_from_signal();
+}
+
+// Old process: freeze, snapshot, unregister every socket and start the
+// successor. True once it has adopted everything (this process then ends
+// without touching a connection); false when it failed, and this process
+// has taken everything back and carries on.
+bool Comm::hot_reboot(std::vector<io_event_t> &events) {
+    g_reboot_requested = 0;
+    const std::uint64_t by = std::exchange(reboot_by_, 0);
+    auto failed = [&](const std::string &why) {
+        log_("reboot failed: " + why + "; carrying on");
+        app_.on_reboot_failed(by, why);
+        return false;
+    };
+    if (!handover::supported()) return failed(handover::unsupported_why());
+    if (reboot_exe_.empty()) return failed("no binary to run (set_reboot_command was not called)");
+    log_("reboot: handing " + std::to_string(connection_count()) + " connections to " + reboot_exe_);
+    freeze_for_reboot(events);
+    reboot::State state = snapshot();
+    std::vector<socket_fd_t> fds;
+    for (const auto &l : state.listeners) fds.push_back(static_cast<socket_fd_t>(l.fd));
+    for (const auto &u : state.users)
+        if (u.has_link && !u.link.console) fds.push_back(static_cast<socket_fd_t>(u.link.fd));
+    unregister_all();
+    std::string error;
+    if (handover::run_successor(reboot_exe_, reboot_args_, reboot::write(state), fds, adoption_timeout, error)) {
+        log_("reboot: the new process adopted " + std::to_string(state.users.size()) + " sessions; this one ends");
+        return true;
+    }
+    resume_after_reboot_failed();
+    return failed(error);
+}
+
+// Every player sees one line, MCCP2 streams end (the client falls back to
+// plain), and output is flushed (bounded). Reading stays on, so nothing
+// read is left inside the reactor: what arrives goes into the comm layer's
+// own state (partial line, queued commands), which is handed on. Commands
+// do not run meanwhile. `events` is the loop's array (removes write to it).
+void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
+    for (auto &lp : links_) {
+        Link &l = *lp;
+        if (l.dead || l.closing || !l.user) continue;
+        if (!l.can_hand_over()) {
+            l.user->write("\nThe server is restarting and your connection's encryption cannot be carried over.\n"
+                          "Please reconnect and log in again: your session waits for you.\n");
+            lose_link(l, "its transport cannot be handed over");
+            continue;
+        }
+        l.user->write(reboot_line);
+        if (l.z) {
+            l.mccp_before_reboot = true;
+            send(l, l.stop_compression());
+        }
+        l.input_paused = false;
+        update_interest(l);
+    }
+    // The real clock: a test's frozen clock must not stall the hand-over.
+    const auto deadline = Clock::now() + reboot_flush_grace;
+    while (true) {
+        const bool pending = std::any_of(links_.begin(), links_.end(), [&](const auto &l) {
+            return !l->dead && (l->closing || (!l->console && io_reactor_queued_bytes(reactor_, l->fd) > 0));
+        });
+        const bool last = !pending || Clock::now() >= deadline;
+        timeval tv{0, last ? 0 : 20000};
+        int n = io_reactor_wait(reactor_, events.data(), static_cast<int>(events.size()), &tv);
+        for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
+        process_notices();
+        // Only a wait that left nothing undelivered ends the freeze: a full
+        // array may mean bytes still held in the reactor.
+        if (last && n < static_cast<int>(events.size())) break;
+    }
+    for (auto &l : links_)
+        if (!l->dead && l->closing) finish_link(*l);
+    process_notices();
+    reap();
+}
+
+void Comm::unregister_all() {
+    for (auto &l : listeners_) io_reactor_remove(reactor_, l->fd);
+    for (auto &l : links_)
+        if (!l->dead) io_reactor_remove(reactor_, l->fd);
+}
+
+reboot::State Comm::snapshot() {
+    reboot::State st;
+    st.next_id = next_id_;
+    st.app = app_.save_state();
+    for (const auto &l : listeners_) st.listeners.push_back({static_cast<std::int64_t>(l->fd), l->name});
+    const auto t = now();
+    auto ms = [&](Clock::time_point since) {
+        auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - since).count();
+        return std::clamp<std::int64_t>(d, 0, std::int64_t(100) * 24 * 3600 * 1000);
+    };
+    for (const auto &up : users_) {
+        const User &u = *up;
+        Link *l = u.link_ && !u.link_->dead && !u.link_->closing ? u.link_ : nullptr;
+        if (u.ending_ || u.gone_ || (!l && !u.keep_)) continue;
+        reboot::UserState us;
+        us.id = u.id_;
+        us.address = u.address_;
+        us.keep = u.keep_;
+        us.logged_in = u.logged_in_;
+        us.connected_ms = ms(u.connected_at_);
+        us.idle_ms = ms(u.last_input_);
+        us.netdead_ms = l ? 0 : ms(u.netdead_since_);
+        us.app = app_.save_session(u);
+        us.has_link = l != nullptr;
+        if (l) {
+            reboot::LinkState &ls = us.link;
+            ls.console = l->console;
+            ls.fd = l->console ? -1 : static_cast<std::int64_t>(l->fd);
+            ls.address = l->address;
+            if (l->tn) ls.telnet = l->tn->save();
+            ls.mccp = l->mccp_before_reboot || l->z;
+            ls.partial_line = l->lines.partial();
+            ls.after_cr = l->lines.after_cr();
+            ls.line_cut = l->lines.cut();
+            ls.commands.assign(l->commands.begin(), l->commands.end());
+            ls.lines_before_login = l->lines_before_login;
+        }
+        st.users.push_back(std::move(us));
+    }
+    return st;
+}
+
+// The successor failed: every socket goes back into this reactor, and
+// compression restarts where it was on (the client saw the stream end).
+void Comm::resume_after_reboot_failed() {
+    for (auto &l : listeners_)
+        if (io_reactor_add_listener(reactor_, l->fd, context_of(*l)) != 0)
+            log_("reboot: cannot take listener " + l->name + " back: " +
+                 io_reactor_strerror(io_reactor_last_error(reactor_)));
+    for (auto &lp : links_) {
+        Link &l = *lp;
+        if (l.dead) continue;
+        int rc = l.console ? io_reactor_add_console(reactor_, context_of(l))
+                           : io_reactor_add(reactor_, l.fd, context_of(l), EVENT_READ);
+        if (rc != 0) {
+            l.dead = true;  // not registered: finish_link must not remove it
+            if (!l.console) net::close_socket(l.fd);
+            if (l.admitted) admission_.release(l.host);
+            if (User *u = l.user) {
+                l.user = nullptr;
+                u->link_ = nullptr;
+                log_("disconnect " + describe(*u) + ": cannot take the connection back after a failed reboot");
+                if (u->keep_) {
+                    u->netdead_since_ = now();
+                    notices_.emplace_back(u, true);
+                } else {
+                    end_user(*u);
+                }
+            }
+            continue;
+        }
+        l.interest = EVENT_READ;
+        update_interest(l);
+        if (std::exchange(l.mccp_before_reboot, false) && l.tn && l.tn->local_enabled(telnet::OPT_MCCP2)) {
+            send(l, std::string_view(mccp2_start, sizeof mccp2_start));
+            l.start_compression();
+        }
+    }
+    process_notices();
+}
+
+// New process: the listeners and sessions of `adoption_`, in a fresh
+// reactor. Nothing is written to any client until every session is in
+// (a failure here must leave the old process's view of each stream true).
+bool Comm::adopt(std::string &error) {
+    reboot::State st = std::move(*adoption_);
+    adoption_.reset();
+    for (const auto &ls : st.listeners) {
+        auto l = std::make_unique<Listener>(static_cast<socket_fd_t>(ls.fd), ls.name);
+        if (io_reactor_add_listener(reactor_, l->fd, context_of(*l)) != 0) {
+            error = "cannot adopt listener " + ls.name + " (fd " + std::to_string(ls.fd) + "): " +
+                    io_reactor_strerror(io_reactor_last_error(reactor_));
+            return false;
+        }
+        handover::keep_private(l->fd);
+        listeners_.push_back(std::move(l));
+    }
+    if (!app_.restore_state(st.app)) {
+        error = "the application refused its saved state";
+        return false;
+    }
+    next_id_ = st.next_id;
+    for (const auto &us : st.users)
+        if (!adopt_user(us, error)) return false;
+    for (auto &lp : links_) {
+        Link &l = *lp;
+        if (!std::exchange(l.mccp_before_reboot, false) || !l.tn || !l.tn->local_enabled(telnet::OPT_MCCP2)) continue;
+        if (Compressor::available()) {
+            send(l, std::string_view(mccp2_start, sizeof mccp2_start));
+            l.start_compression();
+        } else {
+            l.tn->request_local(telnet::OPT_MCCP2, false);  // this build has no zlib
+        }
+    }
+    log_("reboot: adopted " + std::to_string(listeners_.size()) + " listeners and " +
+         std::to_string(users_.size()) + " sessions (" + std::to_string(connection_count()) + " connected)");
+    return true;
+}
+
+bool Comm::adopt_user(const reboot::UserState &us, std::string &error) {
+    auto user = std::unique_ptr<User>(new User(*this, us.id));
+    User &u = *user;
+    u.address_ = us.address;
+    u.keep_ = us.keep;
+    u.logged_in_ = us.logged_in;
+    const auto t = now();
+    u.connected_at_ = t - std::chrono::milliseconds(us.connected_ms);
+    u.last_input_ = t - std::chrono::milliseconds(us.idle_ms);
+    u.netdead_since_ = t - std::chrono::milliseconds(us.netdead_ms);
+    if (us.has_link) {
+        const reboot::LinkState &ls = us.link;
+        auto link = std::make_unique<Link>(*this, ls.console ? io_reactor_console_fd() : static_cast<socket_fd_t>(ls.fd),
+                                           ls.console);
+        Link &l = *link;
+        l.address = ls.console ? "console" : ls.address;
+        l.host = Admission::host_of(l.address);
+        if (l.tn && !l.tn->restore(ls.telnet)) {
+            error = "bad telnet state for session #" + std::to_string(us.id);
+            return false;
+        }
+        int rc = ls.console ? io_reactor_add_console(reactor_, context_of(l))
+                            : io_reactor_add(reactor_, l.fd, context_of(l), EVENT_READ);
+        if (rc == 0) {
+            if (!ls.console) handover::keep_private(l.fd);
+            l.mccp_before_reboot = ls.mccp;
+            l.lines.restore(ls.partial_line, ls.after_cr, ls.line_cut);
+            for (const auto &c : ls.commands) l.command_bytes += l.commands.emplace_back(c).size() + 1;
+            l.lines_before_login = static_cast<std::size_t>(ls.lines_before_login);
+            l.user = &u;
+            u.link_ = &l;
+            links_.push_back(std::move(link));
+        } else {
+            // Gone in the hand-over (reset meanwhile): net-dead if kept.
+            log_("reboot: session #" + std::to_string(us.id) + " " + us.address + " lost its connection: " +
+                 io_reactor_strerror(io_reactor_last_error(reactor_)));
+            if (!ls.console) net::close_socket(l.fd);
+            u.netdead_since_ = t;
+            if (!u.keep_) return true;  // never logged in: nothing to keep
+        }
+    }
+    users_.push_back(std::move(user));
+    if (!app_.restore_session(u, us.app)) {
+        error = "the application refused session #" + std::to_string(us.id);
+        return false;
+    }
     return true;
 }
 

@@ -15,6 +15,7 @@
 
 #include "admission.h"
 #include "config.h"
+#include "reboot.h"
 #include "telnet.h"
 
 #include "io_reactor.h"
@@ -55,6 +56,17 @@ public:
     }
     // MSSP variables (NAME, PLAYERS, ...), asked for when a crawler enables MSSP.
     virtual std::vector<std::pair<std::string, std::string>> mssp() { return {}; }
+
+    // Hot reboot (reboot.h): what the next process needs of a session and of
+    // the application, and taking it back there (false refuses the state:
+    // the new process exits and the old one carries on).
+    virtual std::string save_session(const User &user) { (void)user; return {}; }
+    virtual bool restore_session(User &user, std::string_view record) { (void)user, (void)record; return true; }
+    virtual std::string save_state() { return {}; }
+    virtual bool restore_state(std::string_view record) { (void)record; return true; }
+    // A reboot failed and this process carries on; `requester` is the user
+    // id given to Comm::request_reboot (0 for a signal).
+    virtual void on_reboot_failed(std::uint64_t requester, const std::string &why) { (void)requester, (void)why; }
 
 protected:
     ~Application() = default;
@@ -142,6 +154,17 @@ public:
     void set_clock(std::function<Clock::time_point()> now) { clock_ = std::move(now); }
     Clock::time_point now() const { return clock_ ? clock_() : Clock::now(); }
 
+    // Hot reboot. set_reboot_command (before run): the binary the successor
+    // runs (resolved at start-up) and its arguments. request_reboot is safe
+    // from a signal handler; `by` is the requesting user's id (0: a signal).
+    // set_adoption (before start): adopt this state instead of listening.
+    void set_reboot_command(std::string exe, std::vector<std::string> args) {
+        reboot_exe_ = std::move(exe);
+        reboot_args_ = std::move(args);
+    }
+    void request_reboot(std::uint64_t by = 0);
+    void set_adoption(reboot::State state) { adoption_ = std::make_unique<reboot::State>(std::move(state)); }
+
     // Moves `fresh`'s connection into the net-dead session `old` (same
     // player logging in again). `fresh` ends without on_disconnect.
     bool reattach(User &old, User &fresh);
@@ -168,6 +191,13 @@ private:
     void begin_shutdown();
     void finish_shutdown();
     void reap();
+    bool hot_reboot(std::vector<io_event_t> &events);
+    void freeze_for_reboot(std::vector<io_event_t> &events);
+    void unregister_all();
+    reboot::State snapshot();
+    void resume_after_reboot_failed();
+    bool adopt(std::string &error);
+    bool adopt_user(const reboot::UserState &us, std::string &error);
 
     void send(Link &link, std::string_view bytes);
     void write_batch(Link &link);
@@ -198,6 +228,10 @@ private:
     Clock::time_point shutdown_deadline_{};
     Clock::time_point next_timer_check_{};
     bool reap_due_ = false;
+    std::string reboot_exe_;
+    std::vector<std::string> reboot_args_;
+    std::uint64_t reboot_by_ = 0;
+    std::unique_ptr<reboot::State> adoption_;
 };
 
 }  // namespace comm

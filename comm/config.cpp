@@ -196,6 +196,24 @@ const std::vector<KeyRule> &rules() {
         {"max replies before login", false, size_key(&Config::login_replies, 0)},
         {"max subnegotiation before login", false, size_key(&Config::login_subnegotiation, 0)},
         {"max lines before login", false, size_key(&Config::login_lines, 0)},
+        {"admins", false,
+         [](std::string_view v, Config &c) -> std::string {
+             c.admins.clear();
+             std::size_t i = 0;
+             while (i < v.size()) {
+                 while (i < v.size() && (v[i] == ' ' || v[i] == ',')) ++i;
+                 std::size_t j = i;
+                 while (j < v.size() && v[j] != ' ' && v[j] != ',') ++j;
+                 if (j == i) break;
+                 std::string_view name = v.substr(i, j - i);
+                 for (char ch : name)
+                     if (!std::isalpha(static_cast<unsigned char>(ch)))
+                         return "admin names are letters only ('" + escape_bytes(name) + "')";
+                 c.admins.push_back(lower(name));
+                 i = j;
+             }
+             return {};
+         }},
     };
     return table;
 }

@@ -48,6 +48,7 @@ struct Config {
     std::size_t login_replies = 500;             // negotiation replies sent
     std::size_t login_subnegotiation = 64 * 1024;  // subnegotiation bytes received
     std::size_t login_lines = 50;                // input lines
+    std::vector<std::string> admins;             // player names allowed admin commands (reboot)
 
     // Where each setting came from, so that errors found later (at
     // start-up: a backend not built in, a port in use) name it too.

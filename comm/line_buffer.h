@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace comm {
 
@@ -36,6 +37,17 @@ public:
     }
 
     std::size_t pending() const { return partial_.size(); }
+
+    // For a hot reboot (reboot.h): the unfinished line and its flags.
+    const std::string &partial() const { return partial_; }
+    bool after_cr() const { return after_cr_; }
+    bool cut() const { return cut_; }
+    void restore(std::string partial, bool after_cr, bool cut) {
+        partial_ = std::move(partial);
+        if (partial_.size() > max_length_) partial_.resize(max_length_);
+        after_cr_ = after_cr;
+        cut_ = cut;
+    }
 
 private:
     void add(char c) {

@@ -134,6 +134,29 @@ public:
 
     const ClientInfo &client() const { return client_; }
 
+    // Everything a hot reboot must carry to the next process so that it
+    // neither renegotiates nor loses a half-read sequence: the Q-method state
+    // of every option that is not plain "no", the parser's place, what was
+    // learned and the counters. save()/restore() live in reboot.cpp.
+    struct Saved {
+        struct Option {
+            std::uint8_t option = 0;
+            std::uint8_t us = 0, him = 0;  // Q: 0 no, 1 yes, 2 wantno, 3 wantyes
+            bool us_opposite = false, him_opposite = false;
+        };
+        std::vector<Option> options;
+        std::uint8_t parse_state = 0, verb = 0, sb_option = 0;
+        bool sb_overflow = false;
+        std::string sb;
+        int ttype_requests = 0;
+        bool charset_requested = false;
+        std::uint64_t replies_sent = 0, subnegotiation_bytes = 0;
+        ClientInfo client;
+    };
+    Saved save() const;
+    // False if `s` holds a value out of range (then nothing is changed).
+    bool restore(const Saved &s);
+
 private:
     enum class Q : std::uint8_t { no, yes, wantno, wantyes };
     struct Side {

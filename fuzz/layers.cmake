@@ -4,7 +4,7 @@
 # (when comm_protocol exists) after its own IOR_FUZZ_PROTOCOL_TARGETS list
 # and before the loop that makes each target, linked with comm_protocol,
 # and its corpus replay test.
-list(APPEND IOR_FUZZ_PROTOCOL_TARGETS proxy_protocol msdp websocket)
+list(APPEND IOR_FUZZ_PROTOCOL_TARGETS proxy_protocol msdp websocket reboot_state)
 if(ZLIB_FOUND)
   list(APPEND IOR_FUZZ_PROTOCOL_TARGETS mccp3)
 endif()

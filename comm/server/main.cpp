@@ -2,14 +2,18 @@
 //   ior-mud [--config FILE] [--port PORT] [--console] [--list-backends]
 #include "comm.h"
 #include "config.h"
+#include "handover.h"
+#include "reboot.h"
 #include "sanitize.h"
 #include "talker.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -30,7 +34,8 @@ int usage(int code) {
                  "  --port PORT     listen only on PORT (4000, 127.0.0.1:4000, [::1]:4000; 0: any free port)\n"
                  "  --console       this terminal is a user too\n"
                  "  --list-backends print the reactor backends this build has, one a line\n"
-                 "  --print-default-config  print the built-in configuration\n");
+                 "  --print-default-config  print the built-in configuration\n"
+                 "  --adopt-state FD --adopt-report FD  (internal) take over from a rebooting server\n");
     return code;
 }
 
@@ -44,9 +49,23 @@ int fail(const std::string &message) {
 int main(int argc, char **argv) {
     std::string config_path, port;
     bool console = false;
+    long adopt_state = -1, adopt_report = -1;
+    // What a hot reboot passes on to the next binary: these arguments, and
+    // the path of this binary resolved now (a rebuilt file takes over).
+    const std::string exe = comm::handover::self_exe(argv[0]);
+    std::vector<std::string> reboot_args;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
+        if ((arg == "--adopt-state" || arg == "--adopt-report") && i + 1 < argc) {
+            char *end = nullptr;
+            long fd = std::strtol(argv[++i], &end, 10);
+            if (!end || *end || fd < 0) return fail(arg + ": expected a descriptor number");
+            (arg == "--adopt-state" ? adopt_state : adopt_report) = fd;
+            continue;
+        }
+        reboot_args.push_back(arg);
         if ((arg == "--config" || arg == "--port") && i + 1 < argc) {
+            reboot_args.push_back(argv[i + 1]);
             (arg == "--config" ? config_path : port) = argv[++i];
         } else if (arg == "--console") {
             console = true;
@@ -79,13 +98,29 @@ int main(int argc, char **argv) {
 
     talker::Talker talker(log_line);
     talker.set_name(config.mud_name);
+    talker.set_admins(config.admins);
     comm::Comm server(config, talker, log_line);
     talker.attach(server);
-    if (!server.start(error)) return fail(error);
+    server.set_reboot_command(exe, reboot_args);
+    // A hot reboot's successor: a state it cannot read is refused before
+    // any socket is touched, and the exit status tells the old server,
+    // which carries on.
+    const bool adopting = adopt_state >= 0;
+    if (adopting) {
+        std::string bytes;
+        comm::reboot::State state;
+        if (!comm::handover::read_state(adopt_state, comm::reboot::max_state_bytes, bytes, error) ||
+            !comm::reboot::parse(bytes, state, error))
+            return fail("reboot refused: " + error);
+        server.set_adoption(std::move(state));
+    }
+    if (!server.start(error)) return fail(adopting ? "reboot refused: " + error : error);
+    if (adopting) comm::handover::report_adopted(adopt_report);
 
-    std::printf("ior-mud: %s listening on %s backend %s\n", config.mud_name.c_str(),
-                server.listening_on().c_str(), server.backend_name());
+    std::printf("ior-mud: %s listening on %s backend %s%s\n", config.mud_name.c_str(),
+                server.listening_on().c_str(), server.backend_name(), adopting ? " (rebooted)" : "");
     std::fflush(stdout);
-    if (console && !server.add_console(error)) return fail(error);
+    // After a reboot the console session (if any) came with the state.
+    if (console && !adopting && !server.add_console(error)) return fail(error);
     return server.run();
 }

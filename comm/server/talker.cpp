@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 
 namespace talker {
 
@@ -173,6 +174,8 @@ void Talker::command(Player &p, std::string_view line) {
         help(p);
     } else if (v == "client") {
         client(p);
+    } else if (v == "reboot") {
+        reboot(p);
     } else if (v == "quit") {
         p.user->disconnect("Goodbye, " + p.name + ".\n");
         return;
@@ -241,6 +244,7 @@ void Talker::help(Player &p) {
         "  look                       look around\n"
         "  client                     what the server knows of your client\n"
         "  quit                       leave\n"
+        "  reboot                     (admins) restart the server; nobody is disconnected\n"
         "Drop your connection and you stay net-dead for a while: log in with\n"
         "the same name and password to take your session back.\n");
 }
@@ -256,6 +260,72 @@ void Talker::client(Player &p) {
     out += "Charset: " + or_unknown(c->charset) + "\n";
     out += std::string("Compression: ") + (p.user->compressed() ? "MCCP2" : "off") + "\n";
     p.user->write(out);
+}
+
+// Hot reboot: the new binary takes over every connection (comm/README.md).
+// The answer comes later: everyone sees "The world shimmers...", or this
+// player hears why it failed (on_reboot_failed).
+void Talker::reboot(Player &p) {
+    const bool admin = p.user->is_console() ||
+                       std::find(admins_.begin(), admins_.end(), lower(p.name)) != admins_.end();
+    if (!admin) return p.user->write("Only admins may reboot the server.\n");
+    log_("reboot requested by " + p.name);
+    comm_->request_reboot(p.user->id());
+}
+
+void Talker::on_reboot_failed(std::uint64_t requester, const std::string &why) {
+    for (const auto &[key, other] : players_)
+        if (other->user->id() == requester && other->user->connected()) {
+            other->user->write("Reboot failed: " + why + ". The server carries on.\n");
+            other->user->prompt(prompt_text);
+        }
+}
+
+// A session's record: state, name, password, wanted name, one a line
+// (input lines never hold a newline, and names are letters).
+std::string Talker::save_session(const User &user) {
+    const auto *p = static_cast<const Player *>(user.app_data);
+    if (!p) return {};
+    return std::to_string(static_cast<int>(p->state)) + "\n" + p->name + "\n" + p->password + "\n" + p->wanted;
+}
+
+bool Talker::restore_session(User &user, std::string_view record) {
+    if (record.empty()) {  // a session the old process had no record for: start at the login
+        user.app_data = new Player(user);
+        return true;
+    }
+    std::vector<std::string> f;
+    std::size_t start = 0;
+    while (f.size() < 4) {
+        auto nl = record.find('\n', start);
+        f.emplace_back(record.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+        if (nl == std::string_view::npos) break;
+        start = nl + 1;
+    }
+    if (f.size() != 4 || f[0].size() != 1 || f[0][0] < '0' || f[0][0] > '3') return false;
+    auto p = std::make_unique<Player>(user);
+    p->state = static_cast<Player::State>(f[0][0] - '0');
+    p->name = f[1];
+    p->password = f[2];
+    p->wanted = f[3];
+    if (p->state == Player::State::playing) {
+        if (!valid_name(p->name) || find(p->name)) return false;
+        players_[lower(p->name)] = p.get();
+    }
+    user.app_data = p.release();
+    return true;
+}
+
+std::string Talker::save_state() { return std::to_string(static_cast<long long>(started_)); }
+
+bool Talker::restore_state(std::string_view record) {
+    long long t = 0;
+    for (char c : record) {
+        if (c < '0' || c > '9' || t > 1'000'000'000'000LL) return false;
+        t = t * 10 + (c - '0');
+    }
+    started_ = static_cast<std::time_t>(t);
+    return true;
 }
 
 void Talker::on_netdead(User &user) {

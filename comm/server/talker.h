@@ -9,6 +9,7 @@
 #include <ctime>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace talker {
 
@@ -25,8 +26,15 @@ public:
     void on_disconnect(comm::User &user) override;
     void on_gmcp(comm::User &user, std::string_view package, std::string_view data) override;
     std::vector<std::pair<std::string, std::string>> mssp() override;
+    std::string save_session(const comm::User &user) override;
+    bool restore_session(comm::User &user, std::string_view record) override;
+    std::string save_state() override;
+    bool restore_state(std::string_view record) override;
+    void on_reboot_failed(std::uint64_t requester, const std::string &why) override;
 
     void set_name(std::string name) { mud_name_ = std::move(name); }
+    // Lowercase names that may use admin commands (reboot); the console may too.
+    void set_admins(std::vector<std::string> names) { admins_ = std::move(names); }
 
 private:
     void login_name(Player &p, std::string_view line);
@@ -42,6 +50,7 @@ private:
     void look(Player &p);
     void help(Player &p);
     void client(Player &p);
+    void reboot(Player &p);
 
     void to_others(const Player &except, const std::string &text);
     Player *find(std::string_view name);
@@ -51,6 +60,7 @@ private:
     std::string mud_name_ = "ioreactor talker";
     std::map<std::string, Player *> players_;  // logged in (net-dead too), by lowercase name
     std::time_t started_ = std::time(nullptr);
+    std::vector<std::string> admins_;
 };
 
 }  // namespace talker
