@@ -27,6 +27,8 @@ namespace comm::handover {
 bool supported();
 const char *unsupported_why();
 
+long self_pid();
+
 // The running binary's path, resolved now (call it at start-up: a later
 // rebuild replaces the file, and the path is what the successor runs).
 std::string self_exe(const char *argv0);

@@ -103,8 +103,27 @@ std::string self_exe(const char *argv0) {
     return argv0 ? argv0 : "";
 }
 
-bool run_successor(const std::string &exe, const std::vector<std::string> &args, const std::string &state,
+namespace {
+
+// A test hook (comm/tests/reboot_integration.py): IOR_MUD_REBOOT_FAULT=
+// corrupt|newer spoils the state the successor gets, so the refusal path
+// runs against a real server. Unset in production; it changes nothing else.
+std::string faulty(const std::string &state) {
+    const char *fault = std::getenv("IOR_MUD_REBOOT_FAULT");
+    if (!fault || state.size() < 32) return state;
+    std::string s = state;
+    if (std::strcmp(fault, "corrupt") == 0) s[s.size() / 2] = static_cast<char>(s[s.size() / 2] ^ 0x5a);
+    if (std::strcmp(fault, "newer") == 0) s[8] = static_cast<char>(s[8] + 1);
+    return s;
+}
+
+}  // namespace
+
+long self_pid() { return static_cast<long>(getpid()); }
+
+bool run_successor(const std::string &exe, const std::vector<std::string> &args, const std::string &state_in,
                    const std::vector<socket_fd_t> &fds, std::chrono::milliseconds timeout, std::string &error) {
+    const std::string state = faulty(state_in);
     int state_fd = state_file(state, error);
     if (state_fd < 0) return false;
     int report[2];

@@ -117,8 +117,10 @@ int main(int argc, char **argv) {
     if (!server.start(error)) return fail(adopting ? "reboot refused: " + error : error);
     if (adopting) comm::handover::report_adopted(adopt_report);
 
+    // After a reboot the line names the new PID (the old process has gone).
+    std::string rebooted = adopting ? " (rebooted, pid " + std::to_string(comm::handover::self_pid()) + ")" : "";
     std::printf("ior-mud: %s listening on %s backend %s%s\n", config.mud_name.c_str(),
-                server.listening_on().c_str(), server.backend_name(), adopting ? " (rebooted)" : "");
+                server.listening_on().c_str(), server.backend_name(), rebooted.c_str());
     std::fflush(stdout);
     // After a reboot the console session (if any) came with the state.
     if (console && !adopting && !server.add_console(error)) return fail(error);

@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""Hot reboot ("copyover") of the real ior-mud: a new process takes over every
+connection. Usage: reboot_integration.py PATH/TO/ior-mud BACKEND [--reboots N] [TEST...]
+
+  - players (raw telnet clients, one with MCCP2, and tintin++ in tmux with
+    MCCP2) stay connected, `who` lists the same, a net-dead player can still
+    reattach, a half-typed line and a half-done login carry over, tintin++
+    shows no decompression error, no fd leaks across the exec;
+  - the `reboot` command (admins only), SIGUSR1 and SIGHUP;
+  - a corrupt state, a newer state and a missing binary: the old server keeps
+    serving (and its MCCP2 streams restart);
+  - N reboots in a row under chat traffic: no lost line, no dropped player
+    (N = 10 in CTest; comm/tests/reboot_many.sh runs 100).
+
+Exit 0: all passed; 1: a failure; 77: BACKEND not in this build. Bounded in
+time; every server generation is a descendant of this script (it makes
+itself their subreaper) and is stopped by PID.
+"""
+import ctypes
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import zlib
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+MCCP2 = 86
+
+ARGS = [a for a in sys.argv[1:]]
+REBOOTS = 10
+if "--reboots" in ARGS:
+    i = ARGS.index("--reboots")
+    REBOOTS = int(ARGS[i + 1])
+    del ARGS[i:i + 2]
+BINARY = os.path.abspath(ARGS[0])
+BACKEND = ARGS[1]
+ONLY = ARGS[2:]
+WORKDIR = tempfile.mkdtemp(prefix="ior-reboot-test-")
+TMUX = shutil.which("tmux")
+TINTIN = shutil.which("tt++") or ("/usr/games/tt++" if os.path.exists("/usr/games/tt++") else None)
+
+# Server generations re-parent to us, not to init: we can reap and count them.
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def alive(pid):
+    reap()
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class Server:
+    """ior-mud across its generations: `pid` is the one serving now."""
+
+    def __init__(self, extra="", binary=BINARY, env=None, name="server"):
+        self.config = os.path.join(WORKDIR, name + ".cfg")
+        with open(self.config, "w") as f:
+            f.write("name : Reboot Test\nport : 127.0.0.1:0\nio_reactor_backend : %s\n" % BACKEND)
+            f.write("admins : alice\n")
+            f.write(extra)
+        self.log_path = os.path.join(WORKDIR, name + ".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([binary, "--config", self.config], stdout=subprocess.PIPE,
+                                     stderr=self.log, stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **(env or {})))
+        self.pid = self.proc.pid
+        self.pids = [self.pid]
+        line = self.read_line(10)
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        check(m, "no startup line: %r; log: %s" % (line, self.read_log()))
+        self.port = int(m.group(1))
+
+    def read_line(self, timeout, pump=()):
+        """A stdout line (every generation shares the pipe), pumping clients meanwhile."""
+        deadline = time.time() + timeout
+        data = b""
+        fd = self.proc.stdout.fileno()
+        while time.time() < deadline and not data.endswith(b"\n"):
+            r, _, _ = select.select([fd] + [c.sock for c in pump], [], [], max(0.0, deadline - time.time()))
+            for c in pump:
+                if c.sock in r:
+                    c.pump(0)
+            if fd in r:
+                chunk = os.read(fd, 1)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode(errors="replace").strip()
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.read_log())
+            if m:
+                return m
+            time.sleep(0.05)
+        raise Failure("log never matched %r:\n%s" % (pattern, self.read_log()[-3000:]))
+
+    def await_reboot(self, pump=(), timeout=15):
+        """The next generation's startup line; the old one must be gone."""
+        line = self.read_line(timeout, pump)
+        m = re.search(r"\(rebooted, pid (\d+)\)", line)
+        check(m, "no reboot startup line (got %r); log:\n%s" % (line, self.read_log()[-3000:]))
+        check(("backend " + BACKEND) in line, "new process on another backend: " + line)
+        old, self.pid = self.pid, int(m.group(1))
+        self.pids.append(self.pid)
+        deadline = time.time() + 10
+        while alive(old) and time.time() < deadline:
+            for c in pump:
+                c.pump(0.02)
+        check(not alive(old), "old server %d still running after the hand-over" % old)
+        return self.pid
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def stop(self):
+        for pid in self.pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        while any(alive(p) for p in self.pids) and time.time() < deadline:
+            time.sleep(0.05)
+        for pid in self.pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        reap()
+
+
+class Client:
+    """A raw telnet client; with mccp=True it accepts MCCP2 and follows the
+    stream's end and restart (any inflate error raises)."""
+
+    def __init__(self, port, mccp=False):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.mccp = mccp
+        self.inflater = None
+        self.pending = b""
+        self.text = ""
+        self.seen = 0
+        self.closed = False
+        self.streams = 0  # MCCP2 streams begun
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self, text):
+        self.send(text.encode() + b"\r\n")
+
+    def feed(self, data):
+        if self.inflater is not None:
+            plain = self.inflater.decompress(data)
+            if self.inflater.eof:  # the stream ended: what follows is plain
+                rest = self.inflater.unused_data
+                self.inflater = None
+                self.feed_plain(plain)
+                return self.feed(rest) if rest else None
+            return self.feed_plain(plain)
+        self.feed_plain(data)
+
+    def feed_plain(self, data):
+        buf = self.pending + data
+        self.pending = b""
+        out = bytearray()
+        i = 0
+        while i < len(buf):
+            c = buf[i]
+            if c != IAC:
+                out.append(c)
+                i += 1
+                continue
+            if i + 1 >= len(buf):
+                self.pending = buf[i:]
+                break
+            cmd = buf[i + 1]
+            if cmd == IAC:
+                out.append(IAC)
+                i += 2
+            elif cmd in (WILL, WONT, DO, DONT):
+                if i + 2 >= len(buf):
+                    self.pending = buf[i:]
+                    break
+                if cmd == WILL and buf[i + 2] == MCCP2 and self.mccp:
+                    self.send(bytes([IAC, DO, MCCP2]))
+                i += 3
+            elif cmd == SB:
+                end = buf.find(bytes([IAC, SE]), i + 2)
+                if end < 0:
+                    self.pending = buf[i:]
+                    break
+                opt = buf[i + 2]
+                i = end + 2
+                if opt == MCCP2:
+                    check(self.inflater is None, "MCCP2 started twice without an end")
+                    self.text += out.decode("latin1").replace("\r", "")
+                    self.inflater = zlib.decompressobj()
+                    self.streams += 1
+                    rest = buf[i:]
+                    return self.feed(rest) if rest else None
+            else:
+                i += 2
+        self.text += out.decode("latin1").replace("\r", "")
+
+    def pump(self, timeout=0.2):
+        if self.closed:
+            return False
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return True
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        self.feed(data)
+        return True
+
+    def expect(self, pattern, timeout=8):
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.text[self.seen:])
+            if m:
+                self.seen += m.end()
+                return m
+            if time.time() >= deadline or not self.pump(0.1) and not re.search(pattern, self.text[self.seen:]):
+                raise Failure("waiting for %r (%s); got:\n%s" % (pattern, "closed" if self.closed else "timeout",
+                                                                self.text[self.seen:][-1500:]))
+
+    def login(self, name, password="pw"):
+        self.expect("By what name")
+        self.line(name)
+        self.expect("password")
+        self.line(password)
+        self.expect("Hello, " + name.capitalize())
+        self.expect("> ")
+
+    def who(self):
+        self.line("who")
+        m = self.expect(r"Who is here:\n((?:  .*\n)*)(\d+ players?\.)")
+        # Idle times move on; names and net-dead marks must not.
+        return re.sub(r" \(idle [^)]*\)", "", m.group(1)) + m.group(2)
+
+    def close(self):
+        self.sock.close()
+
+
+class Tmux:
+    def __init__(self, command, width=120, height=40):
+        self.sock = "ior-reboot-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+        subprocess.run([TMUX, "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "t",
+                        "-x", str(width), "-y", str(height), command], check=True, timeout=10)
+
+    def type_line(self, text):
+        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t", "-l", text], check=True, timeout=10)
+        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t", "Enter"], check=True, timeout=10)
+
+    def screen(self):
+        return subprocess.run([TMUX, "-L", self.sock, "capture-pane", "-p", "-t", "t", "-S", "-300"],
+                              capture_output=True, text=True, timeout=10).stdout
+
+    def wait_for(self, pattern, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s = self.screen()
+            if re.search(pattern, s):
+                return s
+            time.sleep(0.1)
+        raise Failure("tmux screen never showed %r:\n%s" % (pattern, self.screen()))
+
+    def close(self):
+        subprocess.run([TMUX, "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+
+
+def settle(clients, seconds=0.3):
+    end = time.time() + seconds
+    while time.time() < end:
+        for c in clients:
+            c.pump(0.02)
+
+
+# ---- the tests --------------------------------------------------------------
+
+def test_reboot_keeps_every_player():
+    s = Server()
+    t = None
+    try:
+        alice, bob = Client(s.port, mccp=True), Client(s.port)
+        alice.login("alice")
+        bob.login("bob")
+        check(alice.streams == 1, "alice's MCCP2 never started")
+        carol = Client(s.port)
+        carol.login("carol", "carolpw")
+        carol.close()  # net-dead from here on
+        alice.expect("Carol has lost their link")
+        dave = Client(s.port)  # half-way through a login
+        dave.expect("By what name")
+        dave.line("dave")
+        dave.expect("Choose a password")
+        if TMUX and TINTIN:
+            t = Tmux(TINTIN + " -t ior-reboot")
+            time.sleep(0.5)
+            t.type_line("#session mud 127.0.0.1 %d" % s.port)
+            t.wait_for("By what name")
+            t.type_line("tina")
+            t.wait_for("Choose a password")
+            t.type_line("tinapass")
+            t.wait_for("Hello, Tina")
+            t.type_line("client")
+            t.wait_for("Compression: MCCP2")
+        else:
+            print("    (tintin++ or tmux missing: its part skipped)")
+        settle([alice, bob])
+        before_who = alice.who()
+        for name in ("Alice", "Bob", "Carol \\(net-dead\\)"):
+            check(re.search(name, before_who), before_who)
+        old_pid = s.pid
+        fds_before = fd_count(old_pid)
+        bob.send(b"say hal")  # half a line: it must carry over
+        settle([alice, bob], 0.3)
+
+        alice.line("reboot")
+        new_pid = s.await_reboot(pump=[alice, bob, dave])
+        check(new_pid != old_pid, "same pid")
+        for c in (alice, bob, dave):
+            c.expect("The world shimmers\\.\\.\\.")
+        s.wait_log(r"reboot requested by Alice")
+        s.wait_log(r"reboot: adopted 1 listeners and 5 sessions \(4 connected\)")
+        settle([alice, bob, dave], 0.3)
+        fds_after = fd_count(new_pid)
+        check(fds_after == fds_before, "fds %d before the reboot, %d after: %s" %
+              (fds_before, fds_after, os.listdir("/proc/%d/fd" % new_pid)))
+        check(alice.streams == 2, "alice's MCCP2 did not restart (%d streams)" % alice.streams)
+
+        bob.send(b"lo\r\n")
+        alice.expect("Bob says: hallo")
+        check(alice.who() == before_who, "who changed:\n%s\nvs\n%s" % (before_who, alice.who()))
+        bob.line("say after the shimmer")
+        alice.expect("Bob says: after the shimmer")
+        dave.line("davepw")
+        dave.expect("Hello, Dave")
+        bob.expect("Dave has arrived")
+        carol2 = Client(s.port)
+        carol2.expect("By what name")
+        carol2.line("carol")
+        carol2.expect("net-dead")
+        carol2.line("carolpw")
+        carol2.expect("Reconnected. Welcome back, Carol")
+        if t:
+            t.wait_for("The world shimmers")
+            t.wait_for("Bob says: after the shimmer")
+            t.type_line("client")
+            screen = t.wait_for(r"(?s)shimmers.*Compression: MCCP2")
+            check(not re.search(r"(?i)error|corrupt|inflate", screen), "tintin++ reported:\n" + screen)
+            t.type_line("say tintin still here")
+            alice.expect("Tina says: tintin still here")
+
+        # The signals start it too.
+        for sig in (signal.SIGUSR1, signal.SIGHUP):
+            s.signal(sig)
+            s.await_reboot(pump=[alice, bob, dave, carol2])
+            alice.expect("The world shimmers")
+            bob.line("say after %s" % sig.name)
+            alice.expect("Bob says: after %s" % sig.name)
+        check(not any(c.closed for c in (alice, bob, dave, carol2)), "a player was dropped")
+    finally:
+        if t:
+            t.close()
+        s.stop()
+
+
+def test_only_admins_may_reboot():
+    s = Server()
+    try:
+        bob = Client(s.port)
+        bob.login("bob")
+        bob.line("reboot")
+        bob.expect("Only admins may reboot")
+        check(alive(s.pid) and len(s.pids) == 1, "rebooted anyway")
+    finally:
+        s.stop()
+
+
+def failed_reboot_keeps_serving(s, cause):
+    alice, bob = Client(s.port, mccp=True), Client(s.port)
+    alice.login("alice")
+    bob.login("bob")
+    pid, fds = s.pid, fd_count(s.pid)
+    alice.line("reboot")
+    alice.expect("Reboot failed: .*The server carries on")
+    s.wait_log(cause)
+    check(alive(pid) and s.pid == pid, "the old server is gone")
+    alice.expect("The world shimmers")
+    bob.expect("The world shimmers")
+    # Still serving, both ways, the MCCP2 stream restarted and readable.
+    bob.line("say still here")
+    alice.expect("Bob says: still here")
+    alice.line("say me too")
+    bob.expect("Alice says: me too")
+    check(alice.streams == 2, "MCCP2 not restarted after the failure (%d)" % alice.streams)
+    newcomer = Client(s.port)
+    newcomer.login("nina")
+    settle([alice, bob, newcomer], 0.3)
+    check(fd_count(pid) == fds + 1, "fds leaked by the failed reboot: %d -> %d" % (fds, fd_count(pid)))
+    reap()
+
+
+def test_corrupt_state_keeps_the_old_server():
+    s = Server(env={"IOR_MUD_REBOOT_FAULT": "corrupt"})
+    try:
+        failed_reboot_keeps_serving(s, r"reboot refused: state file: checksum mismatch(.|\n)*"
+                                       r"reboot failed: the new process exited with status 2; carrying on")
+    finally:
+        s.stop()
+
+
+def test_newer_state_is_refused():
+    s = Server(env={"IOR_MUD_REBOOT_FAULT": "newer"})
+    try:
+        failed_reboot_keeps_serving(s, r"state file: format version 2 is newer than this binary reads \(1\)")
+    finally:
+        s.stop()
+
+
+def test_missing_binary_keeps_the_old_server():
+    copy = os.path.join(WORKDIR, "ior-mud-copy")
+    shutil.copy2(BINARY, copy)
+    s = Server(binary=copy)
+    try:
+        os.unlink(copy)  # a botched install: the path is gone
+        failed_reboot_keeps_serving(s, r"reboot failed: the new process exited with status 127 "
+                                       r"\(it could not exec the binary\)")
+    finally:
+        s.stop()
+
+
+def test_many_reboots_under_chat():
+    """REBOOTS hand-overs in a row while three players chat: every line
+    arrives, in order, at everyone; nobody is dropped."""
+    s = Server(extra="idle timeout : 0\n")
+    try:
+        names = ["alice", "bob", "cyd"]
+        cs = [Client(s.port, mccp=(i == 0)) for i in range(3)]
+        for c, n in zip(cs, names):
+            c.login(n)
+        settle(cs)
+        sent = {n: [] for n in names}
+        seq = 0
+        start = time.time()
+        for r in range(REBOOTS):
+            for k in range(4):  # light traffic: a few lines between reboots, some during
+                for c, n in zip(cs, names):
+                    seq += 1
+                    msg = "m%d-%s" % (seq, n)
+                    sent[n].append(msg)
+                    c.line("say " + msg)
+                settle(cs, 0.02)
+                if k == 1:
+                    s.signal(signal.SIGUSR1)
+            s.await_reboot(pump=cs)
+        settle(cs, 1.0)
+        for c, n in zip(cs, names):
+            check(not c.closed, "%s was dropped" % n)
+            for other in names:
+                want = [("You say: " if other == n else other.capitalize() + " says: ") + m for m in sent[other]]
+                got = re.findall(r"(?:You|%s) says?: m\d+-%s" % (other.capitalize(), other), c.text)
+                check(got == want, "%s saw %d of %s's %d lines (first missing: %s)" %
+                      (n, len(got), other, len(want), next((w for w in want if w not in got), None)))
+            check(c.text.count("The world shimmers...") == REBOOTS, "%s saw %d shimmers" %
+                  (n, c.text.count("The world shimmers...")))
+        print("    %d reboots, %d lines each way, %.1fs" % (REBOOTS, seq, time.time() - start))
+        who = cs[0].who()
+        check("3 players." in who and "net-dead" not in who, who)
+    finally:
+        s.stop()
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    r = subprocess.run([BINARY, "--list-backends"], capture_output=True, text=True, timeout=10)
+    if BACKEND not in r.stdout.split():
+        print("backend %s not in this build: skipped" % BACKEND)
+        return 77
+    failed = []
+    chosen = [t for t in TESTS if not ONLY or t.__name__ in ONLY]
+    for test in chosen:
+        start = time.time()
+        try:
+            test()
+            print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
+        except Exception:
+            failed.append(test.__name__)
+            print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()), flush=True)
+    print("%s: %d tests, %d failed %s" % (BACKEND, len(chosen), len(failed), failed))
+    if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
