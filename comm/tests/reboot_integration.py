@@ -427,11 +427,11 @@ def failed_reboot_keeps_serving(s, cause):
     bob.login("bob")
     pid, fds = s.pid, fd_count(s.pid)
     alice.line("reboot")
+    alice.expect("The world shimmers")
+    bob.expect("The world shimmers")
     alice.expect("Reboot failed: .*The server carries on")
     s.wait_log(cause)
     check(alive(pid) and s.pid == pid, "the old server is gone")
-    alice.expect("The world shimmers")
-    bob.expect("The world shimmers")
     # Still serving, both ways, the MCCP2 stream restarted and readable.
     bob.line("say still here")
     alice.expect("Bob says: still here")
