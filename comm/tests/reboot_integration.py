@@ -179,6 +179,7 @@ class Client:
         self.seen = 0
         self.closed = False
         self.streams = 0  # MCCP2 streams begun
+        self.verbs = []   # (verb, option) received: a reboot must renegotiate nothing
 
     def send(self, data):
         self.sock.sendall(data)
@@ -219,6 +220,7 @@ class Client:
                 if i + 2 >= len(buf):
                     self.pending = buf[i:]
                     break
+                self.verbs.append((cmd, buf[i + 2]))
                 if cmd == WILL and buf[i + 2] == MCCP2 and self.mccp:
                     self.send(bytes([IAC, DO, MCCP2]))
                 i += 3
@@ -356,6 +358,7 @@ def test_reboot_keeps_every_player():
             check(re.search(name, before_who), before_who)
         old_pid = s.pid
         fds_before = fd_count(old_pid)
+        verbs_before = (len(alice.verbs), len(bob.verbs))
         bob.send(b"say hal")  # half a line: it must carry over
         settle([alice, bob], 0.3)
 
@@ -371,6 +374,8 @@ def test_reboot_keeps_every_player():
         check(fds_after == fds_before, "fds %d before the reboot, %d after: %s" %
               (fds_before, fds_after, os.listdir("/proc/%d/fd" % new_pid)))
         check(alice.streams == 2, "alice's MCCP2 did not restart (%d streams)" % alice.streams)
+        check((len(alice.verbs), len(bob.verbs)) == verbs_before,
+              "telnet renegotiated after the reboot: %s %s" % (alice.verbs[verbs_before[0]:], bob.verbs[verbs_before[1]:]))
 
         bob.send(b"lo\r\n")
         alice.expect("Bob says: hallo")
