@@ -86,7 +86,7 @@ def fd_count(pid):
 class Server:
     """ior-mud across its generations: `pid` is the one serving now."""
 
-    def __init__(self, extra="", binary=BINARY, env=None, name="server"):
+    def __init__(self, extra="", binary=BINARY, env=None, name="server", console=False):
         self.config = os.path.join(WORKDIR, name + ".cfg")
         with open(self.config, "w") as f:
             f.write("name : Reboot Test\nport : 127.0.0.1:0\nio_reactor_backend : %s\n" % BACKEND)
@@ -94,8 +94,9 @@ class Server:
             f.write(extra)
         self.log_path = os.path.join(WORKDIR, name + ".log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([binary, "--config", self.config], stdout=subprocess.PIPE,
-                                     stderr=self.log, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([binary, "--config", self.config] + (["--console"] if console else []),
+                                     stdout=subprocess.PIPE, stderr=self.log,
+                                     stdin=subprocess.PIPE if console else subprocess.DEVNULL,
                                      env=dict(os.environ, **(env or {})))
         self.pid = self.proc.pid
         self.pids = [self.pid]
@@ -137,9 +138,15 @@ class Server:
 
     def await_reboot(self, pump=(), timeout=15):
         """The next generation's startup line; the old one must be gone."""
-        line = self.read_line(timeout, pump)
-        m = re.search(r"\(rebooted, pid (\d+)\)", line)
-        check(m, "no reboot startup line (got %r); log:\n%s" % (line, self.read_log()[-3000:]))
+        deadline = time.time() + timeout
+        seen = []
+        while True:  # with a console user, its output shares stdout
+            line = self.read_line(max(0.1, deadline - time.time()), pump)
+            seen.append(line)
+            m = re.search(r"\(rebooted, pid (\d+)\)", line)
+            if m or time.time() >= deadline:
+                break
+        check(m, "no reboot startup line (got %r); log:\n%s" % (seen, self.read_log()[-3000:]))
         check(("backend " + BACKEND) in line, "new process on another backend: " + line)
         old, self.pid = self.pid, int(m.group(1))
         self.pids.append(self.pid)
@@ -411,6 +418,52 @@ def test_reboot_keeps_every_player():
     finally:
         if t:
             t.close()
+        s.stop()
+
+
+def test_netdead_time_carries_over():
+    """A net-dead session keeps the time it has waited: with a 4 s grace,
+    dropped 2 s before the reboot, it expires about 2 s after it, not 4."""
+    s = Server(extra="net dead timeout : 4s\n")
+    try:
+        alice, carol = Client(s.port), Client(s.port)
+        alice.login("alice")
+        carol.login("carol")
+        carol.close()
+        alice.expect("Carol has lost their link")
+        dropped = time.time()
+        settle([alice], 2.0)
+        s.signal(signal.SIGUSR1)
+        s.await_reboot(pump=[alice])
+        rebooted = time.time()
+        check("expired" not in s.read_log(), "expired before the reboot")
+        s.wait_log(r"net-dead session expired #2", timeout=6)
+        expired = time.time()
+        check(expired - dropped < 5.5, "expired %.1fs after the drop: the reboot restarted its timer"
+              % (expired - dropped))
+        check(expired - rebooted < 3.5, "expired %.1fs after the reboot" % (expired - rebooted))
+        alice.expect("Carol has left")
+    finally:
+        s.stop()
+
+
+def test_console_user_reboots_and_stays():
+    s = Server(console=True)
+    try:
+        alice = Client(s.port)
+        alice.login("alice")
+        con = s.proc.stdin
+        for line in ("root", "rootpw", "reboot"):
+            con.write(line.encode() + b"\n")
+            con.flush()
+            time.sleep(0.2)
+        s.await_reboot(pump=[alice])
+        alice.expect("The world shimmers")
+        con.write(b"say the console is still here\n")
+        con.flush()
+        alice.expect("Root says: the console is still here")
+        check("Root" in alice.who(), "the console player is gone")
+    finally:
         s.stop()
 
 
