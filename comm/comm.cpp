@@ -691,7 +691,10 @@ void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
             l.mccp_before_reboot = true;
             send(l, l.stop_compression());
         }
+        // Reading on for everyone (flow control paused some): bytes the
+        // reactor holds for a paused handle would not reach the successor.
         l.input_paused = false;
+        l.throttled = false;
         update_interest(l);
     }
     // The real clock: a test's frozen clock must not stall the hand-over.
@@ -709,8 +712,16 @@ void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
         // array may mean bytes still held in the reactor.
         if (last && n < static_cast<int>(events.size())) break;
     }
-    for (auto &l : links_)
-        if (!l->dead && l->closing) finish_link(*l);
+    // What did not flush in time is not handed on: the rest of its output
+    // (maybe the end of its MCCP2 stream) would be lost with the reactor's
+    // queue, and the client could not make sense of what follows. It goes
+    // net-dead, to log in again.
+    for (auto &l : links_) {
+        if (l->dead) continue;
+        if (l->closing) finish_link(*l);
+        else if (!l->console && io_reactor_queued_bytes(reactor_, l->fd) > 0)
+            lose_link(*l, "output not flushed in time for the reboot", false);
+    }
     process_notices();
     reap();
 }

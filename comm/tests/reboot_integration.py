@@ -467,6 +467,48 @@ def test_console_user_reboots_and_stays():
         s.stop()
 
 
+def test_slow_reader_goes_netdead_not_garbled():
+    """A client that reads nothing while output piles up cannot be flushed
+    within the grace: it is not handed over half-written (its MCCP2 end
+    would be lost) but goes net-dead and can log in again."""
+    s = Server(extra="output high watermark : 4k\noutput low watermark : 1k\nmax output buffer : 64m\n"
+                     "max input queue : 64k\n")
+    try:
+        alice = Client(s.port)
+        alice.login("alice")
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", s.port))
+        slow.sendall(b"slow\r\nslowpw\r\n")
+        alice.expect("Slow has arrived")
+        # More than the kernel's send buffer can take (tcp_wmem max, 4 MiB
+        # here), so output stays queued in the server; sent as the socket
+        # takes it, reading alice's echoes meanwhile.
+        pending = (("say " + "x" * 1000 + "\r\n") * 6000 + "say done\r\n").encode()
+        deadline = time.time() + 60
+        while pending and time.time() < deadline:
+            r, w, _ = select.select([alice.sock], [alice.sock], [], 0.05)
+            if w:
+                pending = pending[alice.sock.send(pending[:65536]):]
+            if r:
+                alice.pump(0)
+                alice.text, alice.seen = alice.text[-100:], 0
+        alice.expect("You say: done", timeout=60)
+        s.signal(signal.SIGUSR1)
+        s.await_reboot(pump=[alice])
+        s.wait_log(r"disconnect #2 .*output not flushed in time for the reboot")
+        check(re.search(r"Slow \(net-dead\)", alice.who()), "slow reader not net-dead")
+        slow.close()
+        again = Client(s.port)
+        again.expect("By what name")
+        again.line("slow")
+        again.expect("net-dead")
+        again.line("slowpw")
+        again.expect("Reconnected. Welcome back, Slow")
+    finally:
+        s.stop()
+
+
 def test_only_admins_may_reboot():
     s = Server()
     try:
