@@ -665,6 +665,8 @@ bool Comm::hot_reboot(std::vector<io_event_t> &events) {
     std::string error;
     if (handover::run_successor(reboot_exe_, reboot_args_, reboot::write(state), fds, adoption_timeout, error)) {
         log_("reboot: the new process adopted " + std::to_string(state.users.size()) + " sessions; this one ends");
+        for (auto &u : users_)
+            if (!u->gone_) app_.on_handed_over(*u);
         return true;
     }
     resume_after_reboot_failed();

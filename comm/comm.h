@@ -67,6 +67,9 @@ public:
     // A reboot failed and this process carries on; `requester` is the user
     // id given to Comm::request_reboot (0 for a signal).
     virtual void on_reboot_failed(std::uint64_t requester, const std::string &why) { (void)requester, (void)why; }
+    // A reboot handed the session to the next process: free what app_data
+    // holds, and send nothing (the user goes on there, not here).
+    virtual void on_handed_over(User &user) { (void)user; }
 
 protected:
     ~Application() = default;

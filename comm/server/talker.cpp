@@ -316,6 +316,14 @@ bool Talker::restore_session(User &user, std::string_view record) {
     return true;
 }
 
+void Talker::on_handed_over(User &user) {
+    auto *p = static_cast<Player *>(user.app_data);
+    if (!p) return;
+    user.app_data = nullptr;
+    if (p->state == Player::State::playing) players_.erase(lower(p->name));
+    delete p;
+}
+
 std::string Talker::save_state() { return std::to_string(static_cast<long long>(started_)); }
 
 bool Talker::restore_state(std::string_view record) {

@@ -31,6 +31,7 @@ public:
     std::string save_state() override;
     bool restore_state(std::string_view record) override;
     void on_reboot_failed(std::uint64_t requester, const std::string &why) override;
+    void on_handed_over(comm::User &user) override;
 
     void set_name(std::string name) { mud_name_ = std::move(name); }
     // Lowercase names that may use admin commands (reboot); the console may too.

@@ -171,6 +171,11 @@ class Server:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         reap()
+        # Every generation logs here: a sanitizer build's reports (the old
+        # processes exit after each hand-over) fail the test.
+        log = self.read_log()
+        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            check(bad not in log, "sanitizer report in the server log:\n" + log[log.find(bad) - 200:][:4000])
 
 
 class Client:
