@@ -33,7 +33,17 @@ import zlib
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 MCCP2 = 86
 
-ARGS = [a for a in sys.argv[1:]]
+# --emulator=A|B|C (the mingw build under wine): only the Windows test runs;
+# a leading "cmake -E env K=V" becomes our environment.
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--emulator=")]
+EMULATOR = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--emulator=")]
+EMULATOR = [x for x in EMULATOR[0].split("|") if x] if EMULATOR else []
+EMULATOR_ENV = {}
+if len(EMULATOR) > 2 and EMULATOR[1:3] == ["-E", "env"]:
+    EMULATOR = EMULATOR[3:]
+    while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
+        k, v = EMULATOR.pop(0).split("=", 1)
+        EMULATOR_ENV[k] = v
 REBOOTS = 10
 if "--reboots" in ARGS:
     i = ARGS.index("--reboots")
@@ -94,13 +104,13 @@ class Server:
             f.write(extra)
         self.log_path = os.path.join(WORKDIR, name + ".log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([binary, "--config", self.config] + (["--console"] if console else []),
+        self.proc = subprocess.Popen(EMULATOR + [binary, "--config", self.config] + (["--console"] if console else []),
                                      stdout=subprocess.PIPE, stderr=self.log,
                                      stdin=subprocess.PIPE if console else subprocess.DEVNULL,
-                                     env=dict(os.environ, **(env or {})))
+                                     env=dict(os.environ, **EMULATOR_ENV, **(env or {})))
         self.pid = self.proc.pid
         self.pids = [self.pid]
-        line = self.read_line(10)
+        line = self.read_line(60 if EMULATOR else 10)
         m = re.search(r"127\.0\.0\.1:(\d+)", line)
         check(m, "no startup line: %r; log: %s" % (line, self.read_log()))
         self.port = int(m.group(1))
@@ -620,11 +630,30 @@ def test_many_reboots_under_chat():
         s.stop()
 
 
-TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+def test_windows_says_linux_only():
+    """The mingw build (under wine): the command says reboot is not there,
+    and the server carries on."""
+    s = Server()
+    try:
+        alice = Client(s.port)
+        alice.login("alice")
+        alice.line("reboot")
+        alice.expect(r"Reboot failed: hot reboot is Linux/POSIX-only on this build \(not supported on Windows\)\. "
+                     r"The server carries on\.", timeout=30)
+        alice.line("say still here")
+        alice.expect("You say: still here", timeout=30)
+        s.wait_log("reboot failed: hot reboot is Linux/POSIX-only")
+    finally:
+        s.stop()
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")
+         and (k == "test_windows_says_linux_only") == bool(EMULATOR)]
 
 
 def main():
-    r = subprocess.run([BINARY, "--list-backends"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run(EMULATOR + [BINARY, "--list-backends"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **EMULATOR_ENV))
     if BACKEND not in r.stdout.split():
         print("backend %s not in this build: skipped" % BACKEND)
         return 77
