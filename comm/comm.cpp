@@ -96,7 +96,7 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     // Hot reboot: a transport whose state lives in this process (TLS, when
     // wired in) cannot be handed to the next one; its player gets a message
     // and goes net-dead, to reconnect and reattach.
-    bool can_hand_over() const { return true; }
+    bool can_hand_over() const { return !handover::test_keep_links(); }
     bool mccp_before_reboot = false;  // stream ended for a reboot; restarted if it fails
     Clock::time_point close_deadline{};
 };
@@ -822,6 +822,10 @@ bool Comm::adopt(std::string &error) {
     reboot::State st = std::move(*adoption_);
     adoption_.reset();
     for (const auto &ls : st.listeners) {
+        if (ls.layers != 0) {  // listeners here are plain telnet
+            error = "listener " + ls.name + " has transport layers this build does not serve";
+            return false;
+        }
         auto l = std::make_unique<Listener>(static_cast<socket_fd_t>(ls.fd), ls.name);
         if (io_reactor_add_listener(reactor_, l->fd, context_of(*l)) != 0) {
             error = "cannot adopt listener " + ls.name + " (fd " + std::to_string(ls.fd) + "): " +

@@ -48,6 +48,10 @@ void report_adopted(long fd);
 // Marks an adopted socket close-on-exec again, as accepted ones are.
 void keep_private(socket_fd_t fd);
 
+// Test hook: IOR_MUD_REBOOT_FAULT=links makes every link one that cannot be
+// handed over (as TLS links will be), so that path runs without TLS.
+bool test_keep_links();
+
 // Calls `on_reboot` once per SIGUSR1 or SIGHUP. It runs in a signal handler,
 // so it may only set a flag and call io_reactor_wakeup.
 void on_reboot_signal(void (*on_reboot)());

@@ -119,6 +119,11 @@ std::string faulty(const std::string &state) {
 
 }  // namespace
 
+bool test_keep_links() {
+    const char *fault = std::getenv("IOR_MUD_REBOOT_FAULT");
+    return fault && std::strcmp(fault, "links") == 0;
+}
+
 long self_pid() { return static_cast<long>(getpid()); }
 
 bool run_successor(const std::string &exe, const std::vector<std::string> &args, const std::string &state_in,

@@ -10,6 +10,7 @@ namespace comm::handover {
 
 bool supported() { return false; }
 long self_pid() { return 0; }
+bool test_keep_links() { return false; }
 const char *unsupported_why() { return "hot reboot is Linux/POSIX-only on this build (not supported on Windows)"; }
 std::string self_exe(const char *argv0) { return argv0 ? argv0 : ""; }
 

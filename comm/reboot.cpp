@@ -268,6 +268,7 @@ std::string write(const State &state) {
     for (const auto &l : state.listeners) {
         p.i64(l.fd);
         p.str(l.name);
+        p.u32(l.layers);
     }
     p.u32(static_cast<std::uint32_t>(state.users.size()));
     for (const auto &u : state.users) {
@@ -321,12 +322,14 @@ bool parse(std::string_view bytes, State &state, std::string &error) {
     Reader r{payload, {}};
     s.next_id = r.u64("next id");
     s.app = r.str("application state");
-    std::size_t nl = r.count("listeners", 12);
+    std::size_t nl = r.count("listeners", 16);
     std::set<std::int64_t> fds;
     for (std::size_t i = 0; i < nl && r.ok(); ++i) {
         ListenerState l;
         l.fd = r.i64("listener fd");
         l.name = r.str("listener name", 256);
+        l.layers = r.u32("listener layers");
+        if (r.ok() && (l.layers & ~known_layers)) r.fail("unknown listener layers " + std::to_string(l.layers));
         if (r.ok() && (l.fd < 0 || l.fd > 0x7fffffff || !fds.insert(l.fd).second)) r.fail("bad listener fd");
         s.listeners.push_back(std::move(l));
     }

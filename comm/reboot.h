@@ -10,6 +10,7 @@
 //     flags    u32      0 (reserved; non-zero is refused)
 //     length   u64      payload bytes that follow
 //     crc32    u32      CRC-32 (IEEE) of the payload
+//     (the header is 28 bytes)
 //     payload  length bytes: records in the order of the structs below;
 //              strings are u32 length + bytes, lists u32 count + items
 //
@@ -38,7 +39,13 @@ inline constexpr std::size_t max_items = 1u << 20;
 struct ListenerState {
     std::int64_t fd = -1;
     std::string name;  // "0.0.0.0:4000", for the log
+    // The transport layers its connections get (bits below; 0: plain
+    // telnet). Here so that the format needs no new version when listeners
+    // get layers; a bit this binary does not know is refused.
+    std::uint32_t layers = 0;
 };
+inline constexpr std::uint32_t layer_proxy = 1, layer_tls = 2, layer_websocket = 4;
+inline constexpr std::uint32_t known_layers = layer_proxy | layer_tls | layer_websocket;
 
 // One connection: the socket and everything the comm layer knew about it.
 struct LinkState {

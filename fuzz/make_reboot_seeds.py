@@ -45,7 +45,7 @@ def user(uid, addr, app, keep=1, logged=1, ages=(60000, 1000, 0), lnk=None):
 def state(next_id, listeners, users, app=b"1764000000", version=1):
     p = struct.pack("<Q", next_id) + s(app) + struct.pack("<I", len(listeners))
     for fd, name in listeners:
-        p += struct.pack("<q", fd) + s(name)
+        p += struct.pack("<q", fd) + s(name) + struct.pack("<I", 2 if "4443" in name else 0)
     p += struct.pack("<I", len(users)) + b"".join(users)
     return b"IORMUDST" + struct.pack("<IIQI", version, 0, len(p), zlib.crc32(p)) + p
 
@@ -69,7 +69,7 @@ alice = user(3, "127.0.0.1:5555", b"3\nAlice\npw\nAlice",
 bob = user(4, "[::1]:4444", b"3\nBob\nsecret\nBob", ages=(90000, 30000, 30000))  # net-dead
 dave = user(5, "127.0.0.1:6000", b"1\n\n\nDave", keep=0, logged=0, lnk=link(10, "127.0.0.1:6000", telnet()))
 console = user(1, "console", b"3\nConsole\n\nConsole", lnk=link(-1, "console", telnet(), console=True))
-full = state(6, [(3, "127.0.0.1:4000"), (4, "[::1]:4000")], [alice, bob, dave, console])
+full = state(6, [(3, "127.0.0.1:4000"), (4, "[::1]:4000"), (5, "127.0.0.1:4443")], [alice, bob, dave, console])
 
 write("empty", state(1, [], []))
 write("one-listener", state(1, [(3, "0.0.0.0:4000")], []))

@@ -524,6 +524,33 @@ def test_slow_reader_goes_netdead_not_garbled():
         s.stop()
 
 
+def test_link_that_cannot_be_handed_over_goes_netdead():
+    """A link whose transport cannot be handed over (TLS; here forced by the
+    test hook for every link) is told so, goes net-dead across the reboot,
+    and its player takes the session back by logging in again."""
+    s = Server(env={"IOR_MUD_REBOOT_FAULT": "links"})
+    try:
+        alice = Client(s.port)
+        alice.login("alice")
+        alice.line("reboot")
+        alice.expect("cannot be carried over\.\nPlease reconnect and log in again")
+        s.await_reboot(pump=[alice])
+        s.wait_log(r"disconnect #1 .*its transport cannot be handed over")
+        s.wait_log(r"reboot: adopted 1 listeners and 1 sessions \(0 connected\)")
+        deadline = time.time() + 5
+        while not alice.closed and time.time() < deadline:
+            alice.pump(0.1)
+        check(alice.closed, "the link was not closed")
+        back = Client(s.port)
+        back.expect("By what name")
+        back.line("alice")
+        back.expect("net-dead")
+        back.line("pw")
+        back.expect("Reconnected. Welcome back, Alice")
+    finally:
+        s.stop()
+
+
 def test_only_admins_may_reboot():
     s = Server()
     try:

@@ -17,7 +17,7 @@ State sample() {
     State s;
     s.next_id = 42;
     s.app = "1764000000";
-    s.listeners = {{3, "0.0.0.0:4000"}, {4, "[::]:4000"}};
+    s.listeners = {{3, "0.0.0.0:4000", 0}, {4, "[::]:4000", layer_tls | layer_proxy}};
     UserState a;
     a.id = 7;
     a.address = "127.0.0.1:5555";
@@ -88,6 +88,7 @@ TEST(RebootState, RoundTrip) {
     ASSERT_EQ(out.listeners.size(), 2u);
     EXPECT_EQ(out.listeners[1].fd, 4);
     EXPECT_EQ(out.listeners[1].name, "[::]:4000");
+    EXPECT_EQ(out.listeners[1].layers, layer_tls | layer_proxy);
     ASSERT_EQ(out.users.size(), 3u);
     const UserState &a = out.users[0];
     EXPECT_EQ(a.app, in.users[0].app);  // binary-safe
@@ -174,6 +175,7 @@ TEST(RebootState, RefusesBadFields) {
     EXPECT_NE(edited([](State &s) { s.users[0].link.fd = 3; }).find("used twice"), std::string::npos);
     EXPECT_NE(edited([](State &s) { s.users[0].link.fd = -5; }).find("bad link fd"), std::string::npos);
     EXPECT_NE(edited([](State &s) { s.listeners[1].fd = 3; }).find("bad listener fd"), std::string::npos);
+    EXPECT_NE(edited([](State &s) { s.listeners[0].layers = 8; }).find("unknown listener layers 8"), std::string::npos);
     EXPECT_NE(edited([](State &s) { s.users[0].idle_ms = -1; }).find("bad idle age"), std::string::npos);
     EXPECT_NE(edited([](State &s) { s.users[0].link.telnet.options[0].us = 4; }).find("option state"),
               std::string::npos);
@@ -200,7 +202,7 @@ TEST(RebootState, RefusesBadFlagByteAndHugeCounts) {
     for (int i = 0; i < 4; ++i) g[at + i] = static_cast<char>(0xff);
     EXPECT_NE(error_of(reseal(g)).find("bad count of listeners"), std::string::npos);
     // The first user's keep flag: after the two listeners and the user count.
-    std::size_t user = at + 4 + (8 + 4 + 12) + (8 + 4 + 9) + 4;
+    std::size_t user = at + 4 + (8 + 4 + 12 + 4) + (8 + 4 + 9 + 4) + 4;
     std::size_t keep = user + 8 + 4 + sample().users[0].address.size();
     std::string h = f;
     ASSERT_EQ(h[keep], 1);
