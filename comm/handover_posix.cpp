@@ -160,6 +160,13 @@ bool run_successor(const std::string &exe, const std::vector<std::string> &args,
     }
     if (child == 0) {
         for (int fd : inherit) fcntl(fd, F_SETFD, 0);
+        // A reboot signal before the new process has its handlers would
+        // kill it (the default action); ignored meanwhile, the ignoring
+        // survives exec until Comm::start installs the handlers.
+        struct sigaction ign {};
+        ign.sa_handler = SIG_IGN;
+        sigaction(SIGUSR1, &ign, nullptr);
+        sigaction(SIGHUP, &ign, nullptr);
         // Signals the old process ignores (SIGPIPE) stay ignored across exec;
         // its handlers do not survive exec anyway.
         execv(argv[0], argv.data());
