@@ -672,13 +672,16 @@ def test_many_reboots_under_chat():
         for r in range(REBOOTS):
             for k in range(4):  # light traffic: a few lines between reboots, some during
                 for c, n in zip(cs, names):
-                    seq += 1
-                    msg = "m%d-%s" % (seq, n)
-                    sent[n].append(msg)
-                    c.line("say " + msg)
-                settle(cs, 0.02)
-                if k == 1:
+                    burst = b""
+                    for _ in range(2):  # two lines in one write: one is still queued when the other runs
+                        seq += 1
+                        msg = "m%d-%s" % (seq, n)
+                        sent[n].append(msg)
+                        burst += ("say " + msg + "\r\n").encode()
+                    c.send(burst)
+                if k == 1:  # at once, so lines are in flight, read and queued when it freezes
                     s.signal(signal.SIGUSR1)
+                settle(cs, 0.02)
             s.await_reboot(pump=cs)
         settle(cs, 1.0)
         for c, n in zip(cs, names):
@@ -690,7 +693,7 @@ def test_many_reboots_under_chat():
                       (n, len(got), other, len(want), next((w for w in want if w not in got), None)))
             check(c.text.count("The world shimmers...") == REBOOTS, "%s saw %d shimmers" %
                   (n, c.text.count("The world shimmers...")))
-        print("    %d reboots, %d lines each way, %.1fs" % (REBOOTS, seq, time.time() - start))
+        print("    %d reboots, %d lines said (each seen by all 3), %.1fs" % (REBOOTS, seq, time.time() - start))
         who = cs[0].who()
         check("3 players." in who and "net-dead" not in who, who)
     finally:
