@@ -402,6 +402,7 @@ def test_reboot_keeps_every_player():
         s.wait_log(r"reboot: adopted 1 listeners and 5 sessions \(4 connected\)")
         settle([alice, bob, dave], 0.3)
         fds_after = fd_count(new_pid)
+        print("    fds: %d in the old process before, %d in the new one after" % (fds_before, fds_after))
         check(fds_after == fds_before, "fds %d before the reboot, %d after: %s" %
               (fds_before, fds_after, os.listdir("/proc/%d/fd" % new_pid)))
         check(alice.streams == 2, "alice's MCCP2 did not restart (%d streams)" % alice.streams)
