@@ -252,6 +252,7 @@ bool Comm::start(std::string &error) {
         return false;
     }
     g_shutdown_requested = 0;  // a signal before this run belongs to no server
+    g_reboot_requested = 0;
     g_signal_reactor.store(reactor_);
     net::on_shutdown_signal(shutdown_from_signal);
     if (handover::supported()) handover::on_reboot_signal(reboot_from_signal);
