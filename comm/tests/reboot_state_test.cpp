@@ -10,6 +10,7 @@
 
 using namespace comm;
 using namespace comm::reboot;
+using namespace std::string_literals;
 
 namespace {
 
@@ -24,7 +25,7 @@ State sample() {
     a.keep = a.logged_in = true;
     a.connected_ms = 120000;
     a.idle_ms = 1500;
-    a.app = std::string("3\nAlice\npw\xff\x00x\nAlice", 22);
+    a.app = "3\nAlice\npw\xff\x00x\nAlice"s;  // binary: a NUL and a 0xff
     a.has_link = true;
     a.link.fd = 9;
     a.link.address = a.address;
@@ -227,7 +228,7 @@ TEST(RebootState, TelnetSaveRestoreKeepsQStateAndParserPlace) {
     a.start();
     std::string data;
     // The client agrees to NAWS and reports a size, then sends half a GMCP message.
-    a.feed(std::string("\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\xc9\xff\xfa\xc9" "Core", 22), data);
+    a.feed("\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\xc9\xff\xfa\xc9" "Core"s, data);
     ASSERT_TRUE(b.restore(a.save()));
     EXPECT_TRUE(b.remote_enabled(telnet::OPT_NAWS));
     EXPECT_TRUE(b.local_enabled(telnet::OPT_GMCP));
@@ -236,7 +237,7 @@ TEST(RebootState, TelnetSaveRestoreKeepsQStateAndParserPlace) {
     // The rest of the GMCP message completes in the restored parser, and a
     // confirmation of an enabled option gets no reply (nothing renegotiated).
     h2.sent.clear();
-    b.feed(std::string(".Hello {}\xff\xf0\xff\xfb\x1f", 14), data);
+    b.feed(".Hello {}\xff\xf0\xff\xfb\x1f"s, data);
     EXPECT_EQ(h2.sent, "");
     EXPECT_EQ(data, "");
     telnet::Telnet::Saved bad = a.save();
