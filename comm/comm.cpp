@@ -164,6 +164,8 @@ std::size_t User::queued_output() const {
     return link_ && !link_->console ? io_reactor_queued_bytes(comm_.reactor_, link_->fd) : 0;
 }
 
+std::size_t User::queued_input() const { return link_ ? link_->command_bytes : 0; }
+
 void User::write(std::string_view text) {
     if (!link_ || link_->closing) return;
     if (link_->console)

@@ -73,6 +73,9 @@ public:
     // Output bytes queued in the reactor for this connection (0 while
     // net-dead and for the console): what the watermarks and the cap see.
     std::size_t queued_output() const;
+    // Input lines received but not yet given to on_line, in bytes: what
+    // max input queue holds against (0 while net-dead).
+    std::size_t queued_input() const;
 
     // Output: "\n" ends lines. Dropped while net-dead.
     void write(std::string_view text);
