@@ -52,6 +52,10 @@ bool telnet::Telnet::restore(const Saved &s) {
     stats_.replies_sent = s.replies_sent;
     stats_.subnegotiation_bytes = s.subnegotiation_bytes;
     client_ = s.client;
+    // Not in the file, but implied by the option states.
+    client_.gmcp = local_enabled(OPT_GMCP);
+    client_.msdp = local_enabled(OPT_MSDP);
+    client_.mccp3 = ClientInfo::Mccp3::off;  // an inflate stream is never handed on (see comm.cpp)
     return true;
 }
 

@@ -355,7 +355,10 @@ def settle(clients, seconds=0.3):
 # ---- the tests --------------------------------------------------------------
 
 def test_reboot_keeps_every_player():
-    s = Server()
+    # MCCP3 off: a client's MCCP3 stream cannot be handed on (its inflate
+    # state stays in the old process), so tintin++ would go net-dead; see
+    # test_mccp3_link_goes_netdead.
+    s = Server(extra="mccp3 : off\n")
     t = None
     try:
         alice, bob = Client(s.port, mccp=True), Client(s.port)
@@ -589,6 +592,34 @@ def test_reboot_latency_with_fifty_players():
             c.expect("says: all here")
         check(not any(c.closed for c in cs), "a player was dropped")
     finally:
+        s.stop()
+
+
+def test_mccp3_link_goes_netdead():
+    """tintin++ compresses its input (MCCP3) where offered: that link is told
+    it cannot be carried over, goes net-dead, and logs in again."""
+    if not (TMUX and TINTIN):
+        print("    (tintin++ or tmux missing: skipped)")
+        return
+    s = Server()
+    t = Tmux(TINTIN + " -t ior-reboot3")
+    try:
+        alice = Client(s.port)
+        alice.login("alice")
+        time.sleep(0.5)
+        t.type_line("#session mud 127.0.0.1 %d" % s.port)
+        t.wait_for("By what name")
+        t.type_line("tina")
+        t.wait_for("Choose a password")
+        t.type_line("tinapass")
+        t.wait_for("Hello, Tina")
+        alice.line("reboot")
+        s.await_reboot(pump=[alice])
+        s.wait_log(r"disconnect #2 .*its transport cannot be handed over")
+        t.wait_for("cannot be carried over")
+        check(re.search(r"Tina \(net-dead\)", alice.who()), "tintin++ not net-dead")
+    finally:
+        t.close()
         s.stop()
 
 

@@ -37,7 +37,13 @@ State sample() {
     a.link.telnet.charset_requested = true;
     a.link.telnet.replies_sent = 12;
     a.link.telnet.subnegotiation_bytes = 99;
-    a.link.telnet.client = {100, 40, "TINTIN++", "XTERM-256COLOR", 2825, "UTF-8"};
+    telnet::ClientInfo &ci = a.link.telnet.client;
+    ci.width = 100;
+    ci.height = 40;
+    ci.client_name = "TINTIN++";
+    ci.terminal_type = "XTERM-256COLOR";
+    ci.mtts = 2825;
+    ci.charset = "UTF-8";
     a.link.mccp = true;
     a.link.partial_line = "say hal";
     a.link.after_cr = true;
