@@ -101,6 +101,10 @@ public:
     int poll(Sink &sink, int timeout_ms) override;
     int wake() override;
     void add_stats(io_reactor_stats_t &s) const override;
+    // Only once the loop runs: before the first poll nothing reaches the
+    // kernel (a ring created disabled cannot even submit), and the core's
+    // own send() reports a failure to the very next post_write.
+    bool sends_itself() const override { return polled_ && batch_sends_; }
 
 private:
     // --- setup ---
@@ -123,7 +127,7 @@ private:
     int arm_poll_out(Handle &h);
     void arm_wake();
     void cancel(std::uint64_t user_data);
-    void neutralize_queued(Handle &h);
+    void neutralize_queued(Handle &h, bool keep_sends);
     void defer(Handle &h, std::uint32_t what);
     void run_deferred(Sink &sink);
     void rearm_read_if_wanted(Handle &h);
@@ -153,6 +157,8 @@ private:
     bool ring_enabled_ = true;  // false until first used (R_DISABLED)
     ReadMode read_mode_ = ReadMode::readiness;
     bool multishot_accept_ = true;
+    bool batch_sends_ = true;
+    bool polled_ = false;  // poll() ran at least once
 
     io_uring_buf_ring *buf_ring_ = nullptr;
     std::size_t buf_ring_bytes_ = 0;
@@ -168,7 +174,7 @@ private:
 // ---------------------------------------------------------------- setup ----
 
 // Test hook: IOR_URING_DISABLE lists kernel features to treat as missing
-// ("multishot_recv", "multishot_accept", "buf_ring", "defer_taskrun"), so the fallback paths
+// ("multishot_recv", "multishot_accept", "buf_ring", "defer_taskrun", "batch_sends"), so the fallback paths
 // of older kernels run through the same conformance suite on this one.
 bool disabled_by_env(const char *feature) {
     const char *list = std::getenv("IOR_URING_DISABLE");
@@ -274,6 +280,7 @@ int UringBackend::init(const BackendOptions &opts) {
     if (read_mode_ == ReadMode::multishot && disabled_by_env("multishot_recv"))
         read_mode_ = ReadMode::single_shot;
     multishot_accept_ = !disabled_by_env("multishot_accept");
+    batch_sends_ = !disabled_by_env("batch_sends");
     return init_wakeup();
 }
 
@@ -537,19 +544,23 @@ int UringBackend::arm_write(Handle &h) {
 // Ops of h still waiting in the SQ (sqe_head..sqe_tail: queued, not yet
 // handed to the kernel) become NOPs: a recv submitted after remove would
 // take bytes that now belong to the caller. Their completion only unpins.
-void UringBackend::neutralize_queued(Handle &h) {
+// A queued send is kept when detach submits at once (the fd is still the
+// caller's): like a send() the core makes in remove, the kernel takes what
+// fits now, and the cancel queued after it ends the rest.
+void UringBackend::neutralize_queued(Handle &h, bool keep_sends) {
     io_uring_sq &sq = ring_.sq;
     const std::uint64_t base = reinterpret_cast<std::uint64_t>(&h);
     for (unsigned i = sq.sqe_head; i != sq.sqe_tail; ++i) {
         io_uring_sqe *sqe = &sq.sqes[i & sq.ring_mask];
         if ((sqe->user_data & ~kOpMask) != base) continue;
+        if (keep_sends && (sqe->user_data & kOpMask) == std::uint64_t(Op::send)) continue;
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_data64(sqe, tag(&h, Op::none));
     }
 }
 
 void UringBackend::detach(Handle &h) {
-    neutralize_queued(h);
+    neutralize_queued(h, ring_enabled_);
     // Cancel by user_data, not by fd: the caller may close the fd (and the
     // number may be reused) before these SQEs are submitted.
     if (h.backend_index & kReadActive) cancel(tag(&h, read_op(h)));
@@ -567,6 +578,7 @@ void UringBackend::detach(Handle &h) {
 
 int UringBackend::poll(Sink &sink, int timeout_ms) {
     if (int err = enable_ring()) return err;
+    polled_ = true;
     for (std::uint64_t user_data : std::exchange(late_cancels_, {})) cancel(user_data);
     recycle_buffers();
     run_deferred(sink);
