@@ -611,7 +611,11 @@ void io_reactor_s::sent(Handle &h, std::size_t n) {
 // Sends until the queue is empty or the kernel refuses. Returns 0, the
 // send error, or kWouldBlock.
 int io_reactor_s::send_queued(Handle &h) {
-    if (backend->sends_itself()) return h.out.empty() || h.failed ? 0 : kWouldBlock;
+    // A small queue rides with the backend's batch; a larger one (a turn
+    // that wrote more than one chunk) goes at once, or it would drain one
+    // chunk per loop turn.
+    if (backend->sends_itself() && h.out.size() <= kBatchedSendMax)
+        return h.out.empty() || h.failed ? 0 : kWouldBlock;
     while (!h.out.empty() && !h.write_armed && !h.failed) {
         int error = 0;
         long n = ior::sys::send(h.fd, h.out.front_data(), h.out.front_size(), error);
