@@ -92,10 +92,18 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--record", help="perf record each server (call graphs) into this directory")
+    ap.add_argument("--before", help="another build dir (e.g. of an older commit): its echo_ours "
+                                     "joins as before-<backend> for every ours-<backend> asked for")
     a = ap.parse_args()
 
     peers = dict(harness.discover_peers(a.build))
     names = [harness.BASELINE] + [p for p in a.peers.split(",") if p != harness.BASELINE]
+    if a.before:
+        for name in [n for n in names if n.startswith("ours-")]:
+            backend = name[len("ours-"):]
+            peers["before-" + backend] = [os.path.join(a.before, "bench", "echo_ours"), "--port", "0",
+                                          "--backend", backend]
+            names.append("before-" + backend)
     if a.record:
         os.makedirs(a.record, exist_ok=True)
     print("load average at start: %s" % harness.loadavg())
