@@ -635,9 +635,13 @@ int UringBackend::wake() {
 // which the core does not count either).
 void UringBackend::add_stats(io_reactor_stats_t &s) const {
     s.contexts_live += ops_in_flight_;
+    // A send the next poll will prepare is as good as in flight (arm_write).
+    for (const Handle *h : deferred_)
+        if (h->backend_index & kDeferredWrite) ++s.contexts_live;
     s.state_bytes += sizeof(*this) + buf_ring_bytes_ +
                      deferred_.capacity() * sizeof(Handle *) +
-                     held_buffers_.capacity() * sizeof(std::uint16_t);
+                     held_buffers_.capacity() * sizeof(std::uint16_t) +
+                     consumed_.capacity() * sizeof(std::uint32_t);
 }
 
 // ----------------------------------------------------------- completion ----
