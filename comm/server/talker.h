@@ -21,7 +21,8 @@ public:
     static constexpr std::size_t kCrowd = 100;
 
     Talker(comm::Comm::Logger log) : log_(std::move(log)) {}
-    void attach(comm::Comm &comm) { comm_ = &comm; }
+    // Also publishes the server-wide MSDP variables (SERVER_ID, UPTIME, PLAYERS).
+    void attach(comm::Comm &comm);
 
     void on_connect(comm::User &user) override;
     void on_line(comm::User &user, std::string_view line) override;
@@ -49,6 +50,7 @@ private:
 
     void to_others(const Player &except, const std::string &text);
     void announce(const Player &who, const std::string &text);
+    void publish_players();
     Player *find(std::string_view name);
 
     comm::Comm *comm_ = nullptr;
