@@ -335,7 +335,9 @@ if (location.protocol === "file:" || new URLSearchParams(location.search).has("d
     "\x1b[35mYou\x1b[0m say: hi Ada, this is the browser.\r\n",
     "\x1b[2mThe wind moves through the ",
     "\x1b[38;5;208ma\x1b[38;5;214mu\x1b[38;5;220mt\x1b[38;5;226mu\x1b[38;5;190mm\x1b[38;5;154mn\x1b[0m",
-    "\x1b[2m leaves.\x1b[0m\r\n\r\n> ",
+    "\x1b[2m leaves.\x1b[0m\r\n",
+    "The Lobby\r\n  A plain room with worn armchairs and a crackling fire. A sign on the wall says: be kind, " +
+    "type 'help'. Long lines like this one wrap at a space, never in the middle of a word, however wide the window is.\r\n\r\n> ",
   ].join("");
   const bytes = [...encoder.encode(demo), IAC, SB, GMCP, ...encoder.encode('Char.Vitals {"hp":42,"maxhp":50,"mp":7}'), IAC, SE,
                  IAC, SB, GMCP, ...encoder.encode('Comm.Channel.Text {"channel":"say","talker":"Ada","text":"hello"}'), IAC, SE];

@@ -598,6 +598,15 @@ async def browser_run(b, s, t):
     await b.wait_for(SCREEN + ".includes('Compression: off')", "no MCCP on the WebSocket link")
     cols, rows = await b.js("[term.cols, term.rows]")
     await b.wait_for(SCREEN + ".includes('Window: %dx%d')" % (cols, rows), "NAWS: the window is %dx%d" % (cols, rows))
+    # Word wrap: a say longer than the terminal breaks at spaces (no row of
+    # the buffer is a hard-wrapped continuation, no word is cut).
+    words = ["word%02d" % i for i in range(cols // 4)]
+    t.line("say " + " ".join(words))
+    await b.wait_for(SCREEN + ".includes('%s')" % words[-1], "a long line arrives")
+    screen = await b.js(SCREEN)
+    check(await b.js("(()=>{const b=term.buffer.active;for(let i=0;i<b.length;i++)"
+                     "if(b.getLine(i).isWrapped)return false;return true})()"), "no row is hard-wrapped")
+    check(all(re.search(r"\b%s\b" % w, screen) for w in words), "every word whole on the screen")
     await b.js("input.dispatchEvent(new KeyboardEvent('keydown',{key:'ArrowUp'}))")
     check(await b.js("input.value") == "client", "ArrowUp recalls the last command")
     await b.js("input.value=''")
