@@ -113,8 +113,10 @@ class WsClient(Client):
 
     def __init__(self, port, protocols=(TELNET_PROTO,), path="/ws"):
         self.url = "ws://127.0.0.1:%d%s" % (port, path)
-        self.ws = run(websockets.connect(self.url, subprotocols=list(protocols) or None,
-                                         ping_interval=None, max_size=None, open_timeout=10))
+        async def connect():
+            return await websockets.connect(self.url, subprotocols=list(protocols) or None,
+                                            ping_interval=None, max_size=None, open_timeout=10)
+        self.ws = run(connect())
         self.raw, self.text, self.seen = b"", "", 0
         self.commands, self.subneg, self.texts, self.frames = [], [], [], []
         self.inflater, self.compressed_bytes, self._pending = None, 0, b""
@@ -322,7 +324,8 @@ def test_oversized_frame_gets_1009_and_drops_only_that_player():
         t.expect("Otto says: and still")
         t.line("who")
         t.expect(r"Bigs \(net-dead\)")
-        s.wait_log(r"1009|too big|over")
+        s.wait_log(r"disconnect #\d+ 127\.0\.0\.1:\d+: websocket: frame of 5006 bytes exceeds the limit of 4096")
+        s.wait_log(r"disconnect #\d+ 127\.0\.0\.1:\d+: websocket: message of more than 16384 bytes")
         check("xxxxxxxxxx" not in s.read_log(), "frame payload in the log")
     finally:
         check(s.stop() == 0, "exit code not 0")
@@ -332,8 +335,7 @@ def test_bad_handshakes_get_http_errors():
     s = WsServer()
     try:
         status, text, _ = raw_http(s.ws_port, UPGRADE.replace("GET", "POST") % "13")
-        check(status == 405 and "\r\nAllow: GET, HEAD\r\n" in text.replace("Allow: GET,HEAD", "Allow: GET, HEAD"),
-              "POST: %r" % text[:200])
+        check(status == 405 and "\r\nAllow: GET" in text, "POST: %r" % text[:200])
         status, text, _ = raw_http(s.ws_port, UPGRADE.replace("Connection: Upgrade", "Connection: keep-alive") % "13")
         check(status == 400, "no Connection: Upgrade: %r" % text[:200])
         status, text, _ = raw_http(s.ws_port, UPGRADE % "8")
@@ -639,7 +641,7 @@ async def browser_run(b, s, t):
     t.expect("Brenda has left")
     await b.wait_for("statusEl.textContent.startsWith('disconnected')", "quit ends the link")
     await asyncio.sleep(1.5)
-    check(await b.js("statusEl.textContent").startswith("disconnected"), "no reconnect after quit")
+    check((await b.js("statusEl.textContent")).startswith("disconnected"), "no reconnect after quit")
 
 
 async def with_browser(url, body):
