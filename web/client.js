@@ -120,10 +120,16 @@ function sendBytes(bytes) {
 const wrap = {
   decoder: new TextDecoder("utf-8"),
   col: 0,
-  reset() { this.col = 0; },
+  atPrompt: false,  // a prompt (GA/EOR) ended the last output, on a line of its own
+  reset() { this.col = 0; this.atPrompt = false; },
+  prompt() { this.atPrompt = this.col > 0; },
   text(bytes) {
     const s = this.decoder.decode(bytes, { stream: true });
-    let out = "", word = "", wordLen = 0, i = 0;
+    // Text that comes while a prompt waits starts on a new line, as in
+    // MUD clients ("> Tina has arrived." otherwise).
+    let out = this.atPrompt && s ? "\r\n" : "", word = "", wordLen = 0, i = 0;
+    if (out) this.col = 0;
+    this.atPrompt = false;
     const putWord = () => {
       if (wordLen && this.col > 0 && this.col + wordLen > term.cols) { out += "\r\n"; this.col = 0; }
       out += word;
@@ -177,7 +183,7 @@ class Telnet {
           else if (b >= WILL) { this.cmd = b; this.state = "opt"; }
           else {
             this.state = "data";  // GA, EOR: a prompt ended; NOP: nothing
-            if (b === GA || b === EOR_CMD) { flush(); replayLogin(false); }
+            if (b === GA || b === EOR_CMD) { flush(); wrap.prompt(); replayLogin(false); }
           }
           break;
         case "opt": flush(); this.negotiate(this.cmd, b); this.state = "data"; break;
@@ -294,6 +300,7 @@ el("input-form").onsubmit = (ev) => {
   login.replay = "";  // the player types: no more automatic login
   if (password) {
     login.password = text;
+    wrap.atPrompt = false;  // the server ends the hidden line itself
   } else {
     lastLine = text.trim();
     if (lastLine.toLowerCase() === "quit") { quitting = true; login.name = login.password = null; }
