@@ -18,6 +18,7 @@ Exit 0: all passed; 1: a failure; 77: BACKEND is not in this build, or
 chromium is not installed (browser and demo modes).
 """
 import asyncio
+import html
 import os
 import re
 import shutil
@@ -675,6 +676,7 @@ def browser_mode():
 
 async def demo_run(b, s, tt, out):
     from ws_interop import SCREEN
+    await b.call("Emulation.setDeviceMetricsOverride", width=1000, height=640, deviceScaleFactor=1, mobile=False)
     await browser_session(b, s, None, "brenda", "brendapw9")
     tt.type_line("#session mud 127.0.0.1 %d" % s.port)
     tt.wait_for("By what name")
@@ -701,16 +703,39 @@ async def demo_run(b, s, tt, out):
     tt.type_line("look")
     tt.wait_for("Here: Brenda")
     await asyncio.sleep(0.5)
-    await b.screenshot(os.path.join(out, "ws-two-players.png"))
+    page = os.path.join(out, "ws-two-players-browser.png")
+    await b.screenshot(page)
+    screen = tt.screen()
     with open(os.path.join(out, "ws-two-players-tintin.txt"), "w") as f:
-        f.write(tt.screen())
-    print("wrote %s/ws-two-players.png and ws-two-players-tintin.txt" % out)
+        f.write(screen)
+    # One picture of both: the browser's screenshot beside the tt++ pane's text.
+    lines = screen.rstrip().splitlines()
+    start = max(i for i, l in enumerate(lines) if l.startswith("#session")) if any(
+        l.startswith("#session") for l in lines) else 0
+    side = os.path.join(it.WORKDIR, "side.html")
+    with open(side, "w") as f:
+        f.write(SIDE_BY_SIDE % (html.escape(page), html.escape("\n".join(lines[start:]))))
+    await b.call("Emulation.setDeviceMetricsOverride", width=1660, height=680, deviceScaleFactor=1, mobile=False)
+    await b.call("Page.navigate", url="file://" + side)
+    await asyncio.sleep(1.0)
+    await b.screenshot(os.path.join(out, "ws-two-players.png"))
+    print("wrote %s/ws-two-players.png (both), ws-two-players-browser.png, ws-two-players-tintin.txt" % out)
+
+
+SIDE_BY_SIDE = """<!doctype html><meta charset="utf-8"><style>
+body{margin:0;background:#101418;color:#d7dde4;font:13px system-ui,sans-serif;display:flex;gap:0}
+figure{margin:0;display:flex;flex-direction:column} figcaption{padding:6px 12px;color:#7d8896;background:#171c22}
+img{width:1000px;display:block} pre{margin:0;padding:10px 12px;background:#000;height:640px;
+font:12.5px "DejaVu Sans Mono",monospace;white-space:pre-wrap;overflow:hidden}
+</style><figure><figcaption>Brenda: Chromium, http://HOST:PORT/ (the page ior-mud serves)</figcaption>
+<img src="file://%s"></figure><figure style="flex:1"><figcaption>Tina: tintin++ in tmux, telnet port
+(tmux capture-pane -p)</figcaption><pre>%s</pre></figure>"""
 
 
 def demo_mode(out):
     check(it.TMUX and it.TINTIN, "demo needs tmux and tintin++")
     s = WsServer("net dead timeout : 120\n", name="demo")
-    tt = it.Tmux(it.TINTIN + " -t ior-demo", width=100, height=30)
+    tt = it.Tmux(it.TINTIN + " -t ior-demo", width=84, height=30)
     try:
         asyncio.run(asyncio.wait_for(with_browser("http://127.0.0.1:%d/" % s.ws_port,
                                                   lambda b: demo_run(b, s, tt, out)), 120))
