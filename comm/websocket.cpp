@@ -232,7 +232,7 @@ RequestParser::Status RequestParser::feed(std::string_view in, std::string &rest
     // either: control bytes before the CRLF, then the line, then the rest.
     if (!line_checked_) {
         std::size_t eol = buf_.find("\r\n");
-        if (eol != std::string::npos && eol < limits_.max_request) {
+        if (eol != std::string::npos && eol + 2 <= limits_.max_request) {  // the whole line within the cap
             if (control_at(old, eol)) return status_;
             if (!parse_request_line(std::string_view(buf_).substr(0, eol))) return status_;
             line_checked_ = true;

@@ -282,6 +282,21 @@ TEST(WsHandshake, a_line_typed_by_a_telnet_user_fails_at_its_end_without_waiting
     EXPECT_NE(l.error().find("bad request line \"bob\""), std::string::npos);
 }
 
+TEST(WsHandshake, a_request_line_whose_crlf_crosses_the_cap_is_431_however_split) {
+    // Found by the fuzzer: "\r" was the cap's last byte, so the split run
+    // hit the cap before the line ended (431) while the whole run judged
+    // the line (400). A line counts only when it fits, CRLF included.
+    Limits lim;
+    lim.max_request = 16;
+    std::string line = "bad line here!!\r\n";  // CRLF at bytes 15 and 16
+    Layer whole({}, lim), split({}, lim);
+    std::string up, down_whole, down_split;
+    whole.receive(line, up, down_whole);
+    for (char c : line) split.receive(std::string(1, c), up, down_split);
+    EXPECT_EQ(status_of(down_whole), "HTTP/1.1 431 Request Header Fields Too Large");
+    EXPECT_EQ(down_split, down_whole);
+}
+
 TEST(WsHandshake, a_valid_request_line_waits_for_the_rest_of_the_head) {
     Layer l;
     feed(l, "GET / HTTP/1.1\r\nHost: x\r\n");
