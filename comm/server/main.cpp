@@ -4,6 +4,7 @@
 #include "config.h"
 #include "sanitize.h"
 #include "talker.h"
+#include "web_assets.h"
 
 #include <cstdio>
 #include <cstring>
@@ -80,6 +81,7 @@ int main(int argc, char **argv) {
     talker::Talker talker(log_line);
     talker.set_name(config.mud_name);
     comm::Comm server(config, talker, log_line);
+    server.set_web_files(comm::web::find);  // the embedded web client (web/)
     talker.attach(server);
     if (!server.start(error)) return fail(error);
 
