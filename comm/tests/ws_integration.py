@@ -112,10 +112,11 @@ class WsClient(Client):
     integration.Client's; bytes come from binary frames. Text frames (GMCP
     mode) are kept in `texts`."""
 
-    def __init__(self, port, protocols=(TELNET_PROTO,), path="/ws"):
-        self.url = "ws://127.0.0.1:%d%s" % (port, path)
+    def __init__(self, port, protocols=(TELNET_PROTO,), path="/ws", tls=None):
+        self.url = "%s://127.0.0.1:%d%s" % ("wss" if tls else "ws", port, path)
+
         async def connect():
-            return await websockets.connect(self.url, subprotocols=list(protocols) or None,
+            return await websockets.connect(self.url, subprotocols=list(protocols) or None, ssl=tls,
                                             ping_interval=None, max_size=None, open_timeout=10)
         self.ws = run(connect())
         self.raw, self.text, self.seen = b"", "", 0
@@ -509,6 +510,49 @@ def test_net_dead_ws_session_reattaches_over_ws_and_over_telnet():
         check(s.stop() == 0, "exit code not 0")
 
 
+def tls_built():
+    r = subprocess.run(it.command("--print-default-config"), capture_output=True, text=True, timeout=10)
+    return " tls" in r.stdout
+
+
+def test_wss_and_https_through_the_tls_layer():
+    if not tls_built():  # IOR_TLS=OFF or no OpenSSL 3
+        print("    (built without TLS: skipped)")
+        return
+    import ssl
+    s = WsServer("port : 127.0.0.1:0 tls websocket\n", name="wss")
+    try:
+        m = re.search(r"127\.0\.0\.1:(\d+) \(tls websocket\)", s.startup)
+        check(m, "no tls websocket listener in the startup line: " + s.startup)
+        port = int(m.group(1))
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the self-signed pair
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
+            check(data.startswith(b"HTTP/1.1 200 ") and data.endswith(f.read()), "https GET /: %r" % data[:100])
+        t = Client(s.port)
+        t.login("tom")
+        w = WsClient(port, tls=ctx)
+        check(w.ws.subprotocol == TELNET_PROTO, "wss subprotocol %r" % w.ws.subprotocol)
+        w.login("sally")
+        t.expect("Sally has arrived")
+        w.line("say over wss")
+        t.expect("Sally says: over wss")
+        t.line("say heard you")
+        w.expect("Tom says: heard you")
+        check((WILL, MCCP2) not in w.commands, "MCCP2 offered over wss")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
 def test_shutdown_closes_websocket_players_with_1001():
     s = WsServer()
     w = WsClient(s.ws_port)
@@ -645,11 +689,11 @@ async def browser_run(b, s, t):
     check((await b.js("statusEl.textContent")).startswith("disconnected"), "no reconnect after quit")
 
 
-async def with_browser(url, body):
+async def with_browser(url, body, extra_args=()):
     from ws_interop import Browser
     import tempfile
     with tempfile.TemporaryDirectory() as profile:
-        b = Browser(url, profile)
+        b = Browser(url, profile, extra_args)
         try:
             await b.attach()
             await body(b)
@@ -661,13 +705,32 @@ async def with_browser(url, body):
             b.close()
 
 
+async def browser_wss_run(b, t):
+    from ws_interop import SCREEN
+    await browser_session(b, None, t, "sally", "sallypw7")
+    check(await b.js("location.protocol") == "https:", "the page came over https")
+    t.expect("Sally has arrived")
+    await submit(b, "say over wss from chromium")
+    t.expect("Sally says: over wss from chromium")
+    t.line("say heard you sally")
+    await b.wait_for(SCREEN + ".includes('Tom says: heard you sally')", "a say reaches the page over wss")
+
+
 def browser_mode():
-    s = WsServer("net dead timeout : 120\nwebsocket max frame : 16k\n", name="browser")
+    tls = tls_built()
+    s = WsServer("net dead timeout : 120\nwebsocket max frame : 16k\n" +
+                 ("port : 127.0.0.1:0 tls websocket\n" if tls else ""), name="browser")
     try:
         t = Client(s.port)
         t.login("tom")
         asyncio.run(asyncio.wait_for(with_browser("http://127.0.0.1:%d/" % s.ws_port,
                                                   lambda b: browser_run(b, s, t)), 120))
+        if tls:  # the same page over https://, its link over wss:// (self-signed certificate)
+            port = int(re.search(r"127\.0\.0\.1:(\d+) \(tls websocket\)", s.startup).group(1))
+            asyncio.run(asyncio.wait_for(with_browser("https://127.0.0.1:%d/" % port, lambda b: browser_wss_run(b, t),
+                                                      ["--ignore-certificate-errors"]), 60))
+        else:
+            print("    (built without TLS: wss not tried)")
     finally:
         check(s.stop() == 0, "exit code not 0")
 

@@ -158,11 +158,12 @@ def raw_request(port, text):
 class Browser:
     """Headless Chromium driven over the DevTools protocol."""
 
-    def __init__(self, url, profile):
+    def __init__(self, url, profile, extra_args=()):
         exe = shutil.which("chromium") or shutil.which("chromium-browser")
         self.proc = subprocess.Popen(
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             "--remote-debugging-port=0", "--window-size=1200,800", "--user-data-dir=" + profile, url],
+             "--remote-debugging-port=0", "--window-size=1200,800", "--user-data-dir=" + profile,
+             *extra_args, url],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for line in self.proc.stderr:
             if "DevTools listening on ws://" in line:
