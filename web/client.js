@@ -89,6 +89,7 @@ let reconnecting = false;
 function replayLogin(hidden) {
   if (login.replay === "name" && !hidden) {
     login.replay = "password";
+    echoLocally(login.name);
     telnet.line(login.name);
   } else if (login.replay === "password" && hidden) {
     login.replay = "";
@@ -293,6 +294,13 @@ function setPassword(on) {
   input.placeholder = on ? "password (hidden)" : "";
 }
 
+// What the player sent, in a quieter colour after the prompt, since the
+// server does not echo while its ECHO is off.
+function echoLocally(text) {
+  term.write("\x1b[38;5;110m" + text.replace(/[\x00-\x1f\x7f]/g, "") + "\x1b[0m\r\n");
+  wrap.reset();
+}
+
 el("input-form").onsubmit = (ev) => {
   ev.preventDefault();
   const text = input.value;
@@ -306,9 +314,7 @@ el("input-form").onsubmit = (ev) => {
     if (lastLine.toLowerCase() === "quit") { quitting = true; login.name = login.password = null; }
     if (text && history[history.length - 1] !== text) history.push(text);
     if (history.length > MAX_HISTORY) history.shift();
-    // Local echo, dimmed, since the server does not echo in this mode.
-    term.write("\x1b[38;5;110m" + text.replace(/[\x00-\x1f\x7f]/g, "") + "\x1b[0m\r\n");
-    wrap.reset();
+    echoLocally(text);
   }
   historyAt = history.length;
   if (telnet) telnet.line(text);

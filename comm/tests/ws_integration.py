@@ -607,14 +607,17 @@ def cut_server_side(port):
     return r.stdout
 
 
-async def browser_session(b, s, t, name, password):
-    """Logs `name` in through the page."""
+async def browser_session(b, s, t, name, password, shot=None):
+    """Logs `name` in through the page (`shot`: a PNG of the hidden password
+    field, typed but not sent)."""
     from ws_interop import SCREEN
     await b.wait_for("typeof statusEl!=='undefined'&&statusEl.textContent==='connected'", "the page connects")
     await b.wait_for(SCREEN + ".includes('By what name')", "the talker's greeting is on the terminal")
     await submit(b, name)
     await b.wait_for("input.type==='password'", "the password prompt hides the input (server WILL ECHO)")
     await b.js("input.value=%s" % json_str(password))
+    if shot:
+        await b.screenshot(shot)
     await b.js("document.getElementById('input-form').requestSubmit()")
     await b.wait_for(SCREEN + ".includes('Hello, %s')" % name.capitalize(), "logged in as " + name.capitalize())
     await b.wait_for("input.type==='text'", "the input shows again after the password")
@@ -740,7 +743,7 @@ def browser_mode():
 async def demo_run(b, s, tt, out):
     from ws_interop import SCREEN
     await b.call("Emulation.setDeviceMetricsOverride", width=1000, height=640, deviceScaleFactor=1, mobile=False)
-    await browser_session(b, s, None, "brenda", "brendapw9")
+    await browser_session(b, s, None, "brenda", "brendapw9", os.path.join(out, "ws-password.png"))
     tt.type_line("#session mud 127.0.0.1 %d" % s.port)
     tt.wait_for("By what name")
     tt.type_line("tina")
@@ -761,6 +764,16 @@ async def demo_run(b, s, tt, out):
             tt.type_line(line)
         tt.wait_for(re.escape(line.split(" ", 2)[-1][:20]))
         await asyncio.sleep(0.3)
+    # The link drops under the server; the page reattaches by itself.
+    if sock_destroy_works():
+        cut_server_side(s.ws_port)
+    else:
+        await b.js("ws.send(new Uint8Array(70000))")
+    tt.wait_for("Brenda has lost their link")
+    await b.wait_for(SCREEN + ".includes('Welcome back, Brenda')", "the page reattaches", 40)
+    tt.wait_for("Brenda has reconnected")
+    await submit(b, "say ...like that. Still here!")
+    tt.wait_for("Still here!")
     await submit(b, "who")
     await b.wait_for(SCREEN + ".includes('2 players')", "who")
     tt.type_line("look")
@@ -782,7 +795,8 @@ async def demo_run(b, s, tt, out):
     await b.call("Page.navigate", url="file://" + side)
     await asyncio.sleep(1.0)
     await b.screenshot(os.path.join(out, "ws-two-players.png"))
-    print("wrote %s/ws-two-players.png (both), ws-two-players-browser.png, ws-two-players-tintin.txt" % out)
+    print("wrote %s/ws-two-players.png (both), ws-two-players-browser.png, ws-two-players-tintin.txt, "
+          "ws-password.png" % out)
 
 
 SIDE_BY_SIDE = """<!doctype html><meta charset="utf-8"><style>
