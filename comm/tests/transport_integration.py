@@ -70,8 +70,8 @@ class TlsClient(Client):
     certificate. A ragged EOF (no close_notify) raises instead of reading as
     a clean end, so a test can tell the two apart."""
 
-    def __init__(self, port, prefix=b"", cafile=CERT):
-        super().__init__(port)
+    def __init__(self, port, prefix=b"", cafile=CERT, rcvbuf=None):
+        super().__init__(port, rcvbuf=rcvbuf)
         if prefix:  # a PROXY header before the handshake
             self.sock.sendall(prefix)
         ctx = ssl.create_default_context(cafile=cafile)
@@ -205,6 +205,10 @@ def test_python_ssl_chats_and_shutdown_ends_with_close_notify():
         other.expect("Pia says: secure hello")
         other.line("tell pia hi")
         c.expect("Olga tells you: hi")
+        c.line("client")
+        c.expect(r"Transport: TLSv1\.[23] TLS_\w+")
+        other.line("client")
+        other.expect("Transport: telnet")
         check(s.stop() == 0, "exit code not 0")
         c.expect("shutting down")
         c.expect_closed()
@@ -368,6 +372,32 @@ def test_a_slow_handshake_flood_cannot_fill_the_server():
 
 
 @needs_tls
+def test_a_slow_reader_over_tls_is_dropped_past_the_output_cap():
+    # The cap counts what the TLS layer holds as well as the socket queue.
+    s = tls_server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n")
+    try:
+        slow = TlsClient(port_of(s, "tls"), rcvbuf=4096)
+        slow.login("slow")
+        loud = Client(s.port)
+        loud.login("loud")
+        batch = ("say " + "y" * 1000 + "\r\n").encode() * 20
+        pending = b""
+        deadline = time.time() + 60 * it.SLOW
+        while time.time() < deadline and "output buffer over its cap" not in s.read_log():
+            pending = pending or batch
+            r, w, _ = select.select([loud.sock], [loud.sock], [], 0.01)
+            if w:
+                pending = pending[loud.sock.send(pending):]
+            if r:
+                loud.pump(0)
+            loud.text, loud.seen = loud.text[-64:], 0
+        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * it.SLOW)
+        s.wait_log(r"disconnect #1 .*output over cap")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+@needs_tls
 def test_tintin_over_tls_chats_with_a_telnet_user():
     if not (it.TMUX and it.TINTIN):
         print("    (tintin++ or tmux missing: skipped)")
@@ -433,6 +463,8 @@ def test_proxy_v1_and_v2_headers_give_the_client_address():
         s.wait_log(r"login Vic #\d+ from 198\.51\.100\.9:1234")
         a.line("say hi")
         b.expect("Vera says: hi")
+        a.line("client")
+        a.expect(r"Transport: via proxy 127\.0\.0\.1:\d+")
     finally:
         check(s.stop() == 0, "exit code not 0")
 
@@ -574,6 +606,24 @@ def test_websocket_login_chat_and_the_web_client_page():
         check(len(re.findall(r" connect #", log)) == 2, "a served file became a session:\n" + log)
         s.wait_log(r"connect #\d+ 127\.0\.0\.1:\d+ on .*\(websocket\) \[websocket telnet\.mudstandards\.org\]")
         s.wait_log(r"websocket: HTTP 404: no file /nope")
+        # A client still sending after the server's answer is not reset (a
+        # lingering close: FIN, then the server reads and discards for a
+        # while). A plain close would answer the later bytes with a reset,
+        # and a client that writes before it reads would lose the answer.
+        big = socket.create_connection(("127.0.0.1", wport), timeout=5)
+        big.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000)
+        time.sleep(0.2)  # answered (431) by now
+        big.sendall(b"b" * 20000)
+        time.sleep(0.2)  # a reset would have come back by now
+        big.sendall(b"c" * 10)  # raises ECONNRESET/EPIPE after a reset
+        answer = b""
+        while True:
+            chunk = big.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        big.close()
+        check(answer.startswith(b"HTTP/1.1 431"), "no 431 answer: %r" % answer[:100])
     finally:
         check(s.stop() == 0, "exit code not 0")
 
