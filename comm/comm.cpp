@@ -464,7 +464,7 @@ void Comm::dispatch(const io_event_t &ev) {
                                                static_cast<std::size_t>(ev.bytes_transferred)));
         break;
     case EVENT_WRITE:
-        if (link.closing && link.linger && !link.draining) {
+        if (link.closing && link.linger && !link.draining && !shutting_down_) {
             // Everything is out: now FIN, then read until the peer closes.
             if (io_reactor_queued_bytes(reactor_, link.fd) > 0) break;
             link.draining = true;
@@ -851,9 +851,10 @@ void Comm::begin_shutdown() {
     std::size_t count = users_.size();
     for (std::size_t i = 0; i < count; ++i)
         users_[i]->disconnect("\nThe server is shutting down. Goodbye!\n");
-    // Connections still in their handshakes have no one to say goodbye to.
+    // Connections still in their handshakes have no one to say goodbye to,
+    // and lingering ones have had their answer (it is out, FIN sent).
     for (auto &l : links_)
-        if (!l->dead && !l->user && !l->closing && !l->console) finish_link(*l);
+        if (!l->dead && !l->user && !l->console && (!l->closing || l->draining)) finish_link(*l);
 }
 
 // Links still flushing at the deadline are cut, and every session still

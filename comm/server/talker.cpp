@@ -255,6 +255,7 @@ void Talker::client(Player &p) {
     out += "MTTS: " + std::to_string(c->mtts) + "\n";
     out += "Charset: " + or_unknown(c->charset) + "\n";
     out += std::string("Compression: ") + (p.user->compressed() ? "MCCP2" : "off") + "\n";
+    out += "Transport: " + p.user->transport() + "\n";
     p.user->write(out);
 }
 
