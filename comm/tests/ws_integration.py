@@ -246,6 +246,7 @@ def test_ws_player_logs_in_and_chats_with_a_telnet_player():
         w.expect("2 players")
         w.line("client")
         w.expect("Compression: off")
+        w.expect(r"Transport: websocket telnet\.mudstandards\.org")
         s.wait_log(r"login Wanda #\d+ from 127\.0\.0\.1")
         w.line("quit")
         w.expect("Goodbye, Wanda")
@@ -549,6 +550,8 @@ def test_wss_and_https_through_the_tls_layer():
         t.line("say heard you")
         w.expect("Tom says: heard you")
         check((WILL, MCCP2) not in w.commands, "MCCP2 offered over wss")
+        w.line("client")
+        w.expect(r"Transport: TLSv1\.[23] .*websocket telnet\.mudstandards\.org")
     finally:
         check(s.stop() == 0, "exit code not 0")
 
@@ -646,6 +649,8 @@ async def browser_run(b, s, t):
     await submit(b, "client")
     await b.wait_for(SCREEN + ".includes('Client: IOR-WEB')", "TTYPE: the server knows the web client")
     await b.wait_for(SCREEN + ".includes('Compression: off')", "no MCCP on the WebSocket link")
+    await b.wait_for(SCREEN + ".includes('Transport: websocket telnet.mudstandards.org')",
+                     "the server sees the link as WebSocket, telnet subprotocol")
     cols, rows = await b.js("[term.cols, term.rows]")
     await b.wait_for(SCREEN + ".includes('Window: %dx%d')" % (cols, rows), "NAWS: the window is %dx%d" % (cols, rows))
     # Word wrap: a say longer than the terminal breaks at spaces (no row of
