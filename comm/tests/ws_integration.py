@@ -698,9 +698,8 @@ async def browser_run(b, s, t):
 
 
 async def with_browser(url, body, extra_args=()):
-    from ws_interop import Browser
-    import tempfile
-    with tempfile.TemporaryDirectory() as profile:
+    from ws_interop import Browser, Profile
+    with Profile() as profile:
         b = Browser(url, profile, extra_args)
         try:
             await b.attach()

@@ -164,7 +164,8 @@ class Browser:
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
              "--remote-debugging-port=0", "--window-size=1200,800", "--user-data-dir=" + profile,
              *extra_args, url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its own process group: close() ends its helpers too
         for line in self.proc.stderr:
             if "DevTools listening on ws://" in line:
                 self.debug_port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
@@ -215,6 +216,35 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # Renderer and utility processes may outlive the browser process for
+        # a moment and still write into the profile: end the group we made.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class Profile:
+    """A temporary Chromium profile directory, removed once the browser's
+    last helper process has let go of it (a plain TemporaryDirectory failed
+    now and then with "Directory not empty")."""
+
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="ior-chromium-")
+        return self.path
+
+    def __exit__(self, *exc):
+        deadline = time.time() + 10
+        while True:
+            try:
+                shutil.rmtree(self.path)
+                return False
+            except FileNotFoundError:
+                return False
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 SCREEN = ("(()=>{const b=term.buffer.active;let s='';"
@@ -222,7 +252,7 @@ SCREEN = ("(()=>{const b=term.buffer.active;let s='';"
 
 
 async def browser_mode(server, shots):
-    with tempfile.TemporaryDirectory() as profile:
+    with Profile() as profile:
         b = Browser("http://127.0.0.1:%d/" % server.port, profile)
         try:
             await b.attach()
