@@ -421,12 +421,15 @@ def test_tintin_over_tls_chats_with_a_telnet_user():
         t.type_line("say hello over tls from tintin")
         other.expect("Tina says: hello over tls from tintin")
         other.line("tell tina hi back over plain telnet")
-        screen = t.wait_for("Olga tells you: hi back over plain telnet")
+        t.wait_for("Olga tells you: hi back over plain telnet")
+        t.type_line("client")
+        screen = t.wait_for(r"Transport: TLSv1\.[23] \S+")
         check("tintinpass9" not in screen, "password was echoed")
         s.wait_log(r"connect #\d+ 127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\) \[TLSv1\.[23] " % tport)
         if os.environ.get("IOR_TRANSCRIPT"):
             with open(os.environ["IOR_TRANSCRIPT"], "w") as f:
-                f.write(screen)
+                f.write(screen + "\n---- the telnet user (olga) ----\n" + other.text +
+                        "\n---- server log ----\n" + s.read_log())
     finally:
         t.close()
         check(s.stop() == 0, "exit code not 0")
