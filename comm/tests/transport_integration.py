@@ -435,6 +435,20 @@ def test_tintin_over_tls_chats_with_a_telnet_user():
         check(s.stop() == 0, "exit code not 0")
 
 
+def test_a_tls_listener_without_tls_in_the_build_is_a_config_error():
+    if tls_built():
+        print("    (this build has TLS: nothing to refuse)")
+        return
+    cfg = os.path.join(it.WORKDIR, "notls.cfg")
+    with open(cfg, "w") as f:
+        f.write("name : x\nport : 127.0.0.1:0 tls\n")
+    r = subprocess.run(it.command("--config", cfg), capture_output=True, text=True, timeout=10 * it.SLOW,
+                       env=it.environment())
+    check(r.returncode == 2, "exit %d; stderr %s" % (r.returncode, r.stderr))
+    check(re.search(r"notls\.cfg:2: bad value for 'port': a TLS listener, but this build has no TLS", r.stderr),
+          r.stderr)
+
+
 # ---- PROXY protocol ---------------------------------------------------------
 
 def proxy_server(extra="", trusted="127.0.0.1 ::1", name="proxy"):
