@@ -600,7 +600,8 @@ void Comm::on_socket_input(Link &link, std::string_view bytes) {
     if (link.via_proxy && link.proxy_peer.empty() && !take_proxy_header(link)) return;
     if (const Transport *bad = link.stack.failed()) {
         // Its last words (a TLS alert, an HTTP error, a close frame) are
-        // already queued: flush them, then go.
+        // already queued: flush them, then go, lingering.
+        link.linger = true;
         if (link.user) lose_link(link, layer_error(*bad));
         else drop_unstarted(link, layer_error(*bad));
         return;

@@ -645,6 +645,32 @@ def test_websocket_login_chat_and_the_web_client_page():
         check(s.stop() == 0, "exit code not 0")
 
 
+def test_websocket_protocol_error_in_a_session_is_logged_and_closed():
+    s = Server("port : 127.0.0.1:0 websocket\n", name="wsbad")
+    try:
+        c = socket.create_connection(("127.0.0.1", port_of(s, "websocket")), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        got = b""
+        while b"By what name" not in got:
+            chunk = c.recv(4096)
+            check(chunk, "closed before the greeting: %r" % got)
+            got += chunk
+        check(got.startswith(b"HTTP/1.1 101"), got[:60])
+        s.wait_log(r"connect #1 ")
+        c.sendall(b"\x82\x03abc")  # not masked: a protocol error (RFC 6455 5.1)
+        rest = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        check(b"\x88" in rest and b"\x03\xea" in rest, "no close frame 1002: %r" % rest[-40:])
+        s.wait_log(r"disconnect #1 127\.0\.0\.1:\d+: websocket: .*not masked")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
 @needs_tls
 def test_websocket_over_tls():
     if websockets is None:
