@@ -266,6 +266,31 @@ def test_self_signed_pair_is_made_once_and_kept():
 
 
 @needs_tls
+def test_self_signed_pair_goes_to_the_working_directory_when_it_cannot_go_beside_the_config():
+    ro = os.path.join(it.WORKDIR, "ro")
+    cwd = os.path.join(it.WORKDIR, "cwd")
+    os.makedirs(ro, exist_ok=True)
+    os.makedirs(cwd, exist_ok=True)
+    cfg = os.path.join(ro, "ior-mud.cfg")
+    with open(cfg, "w") as f:
+        f.write("name : x\nport : 127.0.0.1:0 tls\nio_reactor_backend : %s\n" % it.BACKEND)
+    # The pair cannot be written beside the config: its names are taken by
+    # directories (a read-only directory would not stop root).
+    os.makedirs(os.path.join(ro, "ior-mud-selfsigned.crt"), exist_ok=True)
+    proc = subprocess.Popen(it.command("--config", cfg), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=it.environment())
+    it.STARTED.append(proc)
+    try:
+        line = it.read_line(proc.stdout, 10 * it.SLOW)
+        check("listening on" in line, "no startup line: %r" % line)
+        check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.crt")), "no pair in the working directory")
+        check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.key")), "no key in the working directory")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_tls
 def test_configured_certificate_is_used_and_a_bad_path_is_an_error():
     cert, key = os.path.join(it.WORKDIR, "own.crt"), os.path.join(it.WORKDIR, "own.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
