@@ -320,6 +320,16 @@ def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
     s = tls_server("max handshaking connections : 1\nmax connections per address : 1\n")
     try:
         tport = port_of(s, "tls")
+        base = fd_count(s)
+
+        def slot_freed():
+            # The server closes lingering: FIN first, its socket when we
+            # close ours. Then the descriptor (and the slots) are free.
+            deadline = time.time() + 5
+            while fd_count(s) > base and time.time() < deadline:
+                time.sleep(0.02)
+            check(fd_count(s) == base, "the failed connection still holds a descriptor")
+
         for i in range(3):
             c = Client(tport)
             c.line("look")
@@ -327,12 +337,13 @@ def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
             c.close()
             s.wait_log(r"127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\): tls: client spoke plain text to the "
                        r"TLS port \(first bytes: \"look\\x0d\\x0a\"\)" % tport)
+            slot_freed()
         telnet = Client(tport)
         telnet.send(bytes([IAC, DO, 1]))
         telnet.expect_closed()
         telnet.close()
         s.wait_log(r"tls: client spoke telnet")
-        time.sleep(0.2)
+        slot_freed()
         c = TlsClient(tport)
         c.login("tess")
     finally:
