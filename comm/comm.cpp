@@ -301,33 +301,46 @@ bool Comm::start(std::string &error) {
 }
 
 // One context for every TLS listener. With no certificate configured, a
-// self-signed pair is made beside the config file (or in the working
-// directory for the built-in config) at first start and reused later, so
-// clients that pinned it keep working across restarts.
+// self-signed pair is made beside the config file at first start and reused
+// later, so clients that pinned it keep working across restarts; where that
+// directory is not writable (a packaged config under /usr/share), or for the
+// built-in config, the working directory serves.
 bool Comm::prepare_tls(std::string &error) {
     if (std::none_of(cfg_.listeners.begin(), cfg_.listeners.end(), [](const ListenSpec &l) { return l.tls; }))
         return true;
     std::string cert = cfg_.tls_certificate, key = cfg_.tls_key;
-    if (cert.empty()) {
-        namespace fs = std::filesystem;
-        std::error_code ec;
-        fs::path dir = fs::is_regular_file(cfg_.source, ec) ? fs::path(cfg_.source).parent_path() : fs::path();
+    if (cert.empty() && !self_signed_pair(cert, key, error)) return false;
+    tls_ = tls::Context::server(cert, key, error);
+    if (!tls_ && !cfg_.tls_certificate.empty()) error = cfg_.origin("tls certificate") + ": " + error;
+    return tls_ != nullptr;
+}
+
+bool Comm::self_signed_pair(std::string &cert, std::string &key, std::string &error) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::vector<fs::path> dirs;
+    if (fs::is_regular_file(cfg_.source, ec)) dirs.push_back(fs::path(cfg_.source).parent_path());
+    dirs.push_back(fs::path());  // the working directory
+    std::string tried;
+    for (const fs::path &dir : dirs) {
         cert = (dir / selfsigned_cert).string();
         key = (dir / selfsigned_key).string();
         std::string shown = fs::absolute(cert, ec).string() + " (key " + fs::absolute(key, ec).string() + ")";
         if (fs::exists(cert, ec) && fs::exists(key, ec)) {
             log_("tls: no certificate configured; using the self-signed one made at an earlier start: " + shown);
-        } else if (tls::make_self_signed(cert, key, "localhost", 3650, error)) {
+            return true;
+        }
+        std::string why;
+        if (tls::make_self_signed(cert, key, "localhost", 3650, why)) {
             log_("tls: no certificate configured; made a self-signed one (CN localhost, 10 years): " + shown +
                  "; set 'tls certificate' and 'tls key' to use your own");
-        } else {
-            error = "tls: cannot make a self-signed certificate: " + error;
-            return false;
+            return true;
         }
+        tried += (tried.empty() ? "" : "; ") + why;
     }
-    tls_ = tls::Context::server(cert, key, error);
-    if (!tls_ && !cfg_.tls_certificate.empty()) error = cfg_.origin("tls certificate") + ": " + error;
-    return tls_ != nullptr;
+    error = "tls: no certificate configured and cannot make a self-signed one: " + tried +
+            " (set 'tls certificate' and 'tls key')";
+    return false;
 }
 
 bool Comm::open_listeners(std::string &error) {
@@ -600,7 +613,8 @@ void Comm::on_socket_input(Link &link, std::string_view bytes) {
     if (link.via_proxy && link.proxy_peer.empty() && !take_proxy_header(link)) return;
     if (const Transport *bad = link.stack.failed()) {
         // Its last words (a TLS alert, an HTTP error, a close frame) are
-        // already queued: flush them, then go.
+        // already queued: flush them, then go, lingering.
+        link.linger = true;
         if (link.user) lose_link(link, layer_error(*bad));
         else drop_unstarted(link, layer_error(*bad));
         return;

@@ -176,6 +176,7 @@ private:
 
     bool open_listeners(std::string &error);
     bool prepare_tls(std::string &error);
+    bool self_signed_pair(std::string &cert, std::string &key, std::string &error);
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
     bool build_stack(Listener &listener, Link &link);

@@ -266,6 +266,31 @@ def test_self_signed_pair_is_made_once_and_kept():
 
 
 @needs_tls
+def test_self_signed_pair_goes_to_the_working_directory_when_it_cannot_go_beside_the_config():
+    ro = os.path.join(it.WORKDIR, "ro")
+    cwd = os.path.join(it.WORKDIR, "cwd")
+    os.makedirs(ro, exist_ok=True)
+    os.makedirs(cwd, exist_ok=True)
+    cfg = os.path.join(ro, "ior-mud.cfg")
+    with open(cfg, "w") as f:
+        f.write("name : x\nport : 127.0.0.1:0 tls\nio_reactor_backend : %s\n" % it.BACKEND)
+    # The pair cannot be written beside the config: its names are taken by
+    # directories (a read-only directory would not stop root).
+    os.makedirs(os.path.join(ro, "ior-mud-selfsigned.crt"), exist_ok=True)
+    proc = subprocess.Popen(it.command("--config", cfg), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=it.environment())
+    it.STARTED.append(proc)
+    try:
+        line = it.read_line(proc.stdout, 10 * it.SLOW)
+        check("listening on" in line, "no startup line: %r" % line)
+        check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.crt")), "no pair in the working directory")
+        check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.key")), "no key in the working directory")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_tls
 def test_configured_certificate_is_used_and_a_bad_path_is_an_error():
     cert, key = os.path.join(it.WORKDIR, "own.crt"), os.path.join(it.WORKDIR, "own.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -295,6 +320,16 @@ def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
     s = tls_server("max handshaking connections : 1\nmax connections per address : 1\n")
     try:
         tport = port_of(s, "tls")
+        base = fd_count(s)
+
+        def slot_freed():
+            # The server closes lingering: FIN first, its socket when we
+            # close ours. Then the descriptor (and the slots) are free.
+            deadline = time.time() + 5
+            while fd_count(s) > base and time.time() < deadline:
+                time.sleep(0.02)
+            check(fd_count(s) == base, "the failed connection still holds a descriptor")
+
         for i in range(3):
             c = Client(tport)
             c.line("look")
@@ -302,12 +337,13 @@ def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
             c.close()
             s.wait_log(r"127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\): tls: client spoke plain text to the "
                        r"TLS port \(first bytes: \"look\\x0d\\x0a\"\)" % tport)
+            slot_freed()
         telnet = Client(tport)
         telnet.send(bytes([IAC, DO, 1]))
         telnet.expect_closed()
         telnet.close()
         s.wait_log(r"tls: client spoke telnet")
-        time.sleep(0.2)
+        slot_freed()
         c = TlsClient(tport)
         c.login("tess")
     finally:
@@ -421,15 +457,32 @@ def test_tintin_over_tls_chats_with_a_telnet_user():
         t.type_line("say hello over tls from tintin")
         other.expect("Tina says: hello over tls from tintin")
         other.line("tell tina hi back over plain telnet")
-        screen = t.wait_for("Olga tells you: hi back over plain telnet")
+        t.wait_for("Olga tells you: hi back over plain telnet")
+        t.type_line("client")
+        screen = t.wait_for(r"Transport: TLSv1\.[23] \S+")
         check("tintinpass9" not in screen, "password was echoed")
         s.wait_log(r"connect #\d+ 127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\) \[TLSv1\.[23] " % tport)
         if os.environ.get("IOR_TRANSCRIPT"):
             with open(os.environ["IOR_TRANSCRIPT"], "w") as f:
-                f.write(screen)
+                f.write(screen + "\n---- the telnet user (olga) ----\n" + other.text +
+                        "\n---- server log ----\n" + s.read_log())
     finally:
         t.close()
         check(s.stop() == 0, "exit code not 0")
+
+
+def test_a_tls_listener_without_tls_in_the_build_is_a_config_error():
+    if tls_built():
+        print("    (this build has TLS: nothing to refuse)")
+        return
+    cfg = os.path.join(it.WORKDIR, "notls.cfg")
+    with open(cfg, "w") as f:
+        f.write("name : x\nport : 127.0.0.1:0 tls\n")
+    r = subprocess.run(it.command("--config", cfg), capture_output=True, text=True, timeout=10 * it.SLOW,
+                       env=it.environment())
+    check(r.returncode == 2, "exit %d; stderr %s" % (r.returncode, r.stderr))
+    check(re.search(r"notls\.cfg:2: bad value for 'port': a TLS listener, but this build has no TLS", r.stderr),
+          r.stderr)
 
 
 # ---- PROXY protocol ---------------------------------------------------------
@@ -624,6 +677,32 @@ def test_websocket_login_chat_and_the_web_client_page():
             answer += chunk
         big.close()
         check(answer.startswith(b"HTTP/1.1 431"), "no 431 answer: %r" % answer[:100])
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+def test_websocket_protocol_error_in_a_session_is_logged_and_closed():
+    s = Server("port : 127.0.0.1:0 websocket\n", name="wsbad")
+    try:
+        c = socket.create_connection(("127.0.0.1", port_of(s, "websocket")), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        got = b""
+        while b"By what name" not in got:
+            chunk = c.recv(4096)
+            check(chunk, "closed before the greeting: %r" % got)
+            got += chunk
+        check(got.startswith(b"HTTP/1.1 101"), got[:60])
+        s.wait_log(r"connect #1 ")
+        c.sendall(b"\x82\x03abc")  # not masked: a protocol error (RFC 6455 5.1)
+        rest = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        check(b"\x88" in rest and b"\x03\xea" in rest, "no close frame 1002: %r" % rest[-40:])
+        s.wait_log(r"disconnect #1 127\.0\.0\.1:\d+: websocket: .*not masked")
     finally:
         check(s.stop() == 0, "exit code not 0")
 
