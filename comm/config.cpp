@@ -354,8 +354,10 @@ bool parse_layers(std::string_view whole, std::string_view words, ListenSpec &sp
         bool *flag = word == "tls" ? &spec.tls : word == "proxy" ? &spec.proxy
                    : word == "websocket" ? &spec.websocket : nullptr;
         if (!flag) {
-            error = "bad port '" + escape_bytes(whole) + "': unknown listener option '" + escape_bytes(word) +
-                    "' (expected tls, proxy or websocket)";
+            // Both shown cut: the value and the word are the same bytes twice,
+            // so an error could otherwise be eight times the line's length.
+            error = "bad port '" + escape_bytes(whole, 64) + "': unknown listener option '" +
+                    escape_bytes(word, 32) + "' (expected tls, proxy or websocket)";
             return false;
         }
         if (*flag) {
