@@ -31,7 +31,9 @@ const encoder = new TextEncoder();
 
 // ---- the link ------------------------------------------------------------
 
-let ws = null, retryDelay = 1000, retryTimer = null, telnet = null, quitting = false;
+let ws = null, retryDelay = 1000, retryTimer = null, telnet = null;
+let quitting = false;      // the player typed quit: no reconnect, no automatic login
+let reconnecting = false;  // a link was lost: the next open logs in again
 
 // The login of this page, kept in memory only (never in storage) so that a
 // dropped link logs in again by itself: the name is the last line sent
@@ -83,7 +85,6 @@ function connect() {
     scheduleReconnect(ev.code);
   };
 }
-let reconnecting = false;
 
 // Called at a prompt (IAC GA / IAC EOR) and when the server hides the input.
 function replayLogin(hidden) {
