@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Real clients against the WebSocket layer (comm/websocket.h), through
 ws_echo_server (the layer over loopback sockets, the embedded web client,
-a toy talker). Until the layer is wired into comm.cpp this is its
-interoperability test; the same checks then move to integration.py.
+a toy talker): the layer's own interoperability test, with no comm layer
+under it. ws_integration.py runs real clients against ior-mud itself, and
+imports Browser and Profile from here.
 
   ws_interop.py SERVER python    Python websockets: both subprotocols, ping,
                                  fragments, close, 1009, HTTP errors, assets
