@@ -35,7 +35,7 @@ MODE = sys.argv[3] if len(sys.argv) > 3 else "python"
 # integration.py reads BINARY BACKEND [TEST...] from sys.argv when imported.
 sys.argv = sys.argv[:3] + sys.argv[4:]
 import integration as it  # noqa: E402
-from integration import (Client, Failure, check, IAC, WILL, WONT, DO, ECHO, MCCP2, GMCP,  # noqa: E402
+from integration import (Client, Failure, check, IAC, WILL, DO, ECHO, MCCP2,  # noqa: E402
                          NAWS)
 
 try:
