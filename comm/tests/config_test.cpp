@@ -271,7 +271,7 @@ TEST(Config, transport_keys_are_read) {
 
 TEST(Config, transport_errors_name_file_and_line) {
     EXPECT_EQ(error_for("port : 4000 tsl\n"),
-              "mud.cfg:1: bad value for 'port': bad port '4000 tsl': unknown listener option 'tsl' "
+              "mud.cfg:1: bad value for 'port': bad port '4000': unknown listener option 'tsl' "
               "(expected tls, proxy or websocket)");
     EXPECT_EQ(error_for("port : 4000 proxy proxy\n"), "mud.cfg:1: bad value for 'port': 'proxy' is given twice");
     EXPECT_EQ(error_for("port : 4000\nport : 4001 proxy\n"),

@@ -434,6 +434,43 @@ def test_a_slow_reader_over_tls_is_dropped_past_the_output_cap():
 
 
 @needs_tls
+def test_tls_churn_leaves_no_descriptor_or_slot_behind():
+    # Full handshakes closed at once, resets mid-handshake, logins that quit:
+    # afterwards the server holds what it held before, and with only two
+    # handshake slots a TLS login still works.
+    s = tls_server("max handshaking connections : 2\nmax connects per address per minute : 0\n")
+    try:
+        tport = port_of(s, "tls")
+        base = fd_count(s)
+        ctx = ssl.create_default_context(cafile=CERT)
+        for i in range(40):
+            raw = socket.create_connection(("127.0.0.1", tport), timeout=5)
+            if i % 3 == 0:
+                ctx.wrap_socket(raw, server_hostname="localhost").close()
+            elif i % 3 == 1:
+                raw.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello's start, then a reset
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                raw.close()
+            else:
+                c = ctx.wrap_socket(raw, server_hostname="localhost")
+                name = "churn" + chr(97 + i // 26) + chr(97 + i % 26)
+                c.sendall(name.encode() + b"\r\npw\r\nquit\r\n")
+                while c.recv(4096):
+                    pass
+                c.close()
+            # Each one must let go of its descriptor (and so of its slot; with
+            # two slots, not waiting would race the cap, which refuses).
+            deadline = time.time() + 5
+            while fd_count(s) > base and time.time() < deadline:
+                time.sleep(0.01)
+            check(fd_count(s) == base, "descriptors left after churn round %d: %d" % (i, fd_count(s) - base))
+        c = TlsClient(tport)
+        c.login("last")
+    finally:
+        check(s.stop() == 0, "exit code not 0")
+
+
+@needs_tls
 def test_tintin_over_tls_chats_with_a_telnet_user():
     if not (it.TMUX and it.TINTIN):
         print("    (tintin++ or tmux missing: skipped)")
