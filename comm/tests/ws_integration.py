@@ -48,6 +48,7 @@ except ImportError:
 
 TELNET_PROTO = "telnet.mudstandards.org"
 GMCP_PROTO = "gmcp.mudstandards.org"
+MCCP3 = 87
 WEB_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web"))
 
 
@@ -269,11 +270,13 @@ def test_no_mccp_offered_on_websocket_links():
         w.line("pw")
         w.expect("Hello, Mira")
         check((WILL, MCCP2) not in w.commands, "MCCP2 offered on a WebSocket link: %r" % w.commands)
+        check((WILL, MCCP3) not in w.commands, "MCCP3 offered on a WebSocket link: %r" % w.commands)
         check(not any(opt == MCCP2 for opt, _ in w.subneg), "MCCP2 started on a WebSocket link")
         w.line("client")
         w.expect("Compression: off")
         if (WILL, MCCP2) not in t.commands:
             check(it.EMULATOR, "MCCP2 not offered on the telnet port of the Linux build")
+        check((WILL, MCCP3) in t.commands, "MCCP3 not offered on the telnet port: %r" % t.commands)
     finally:
         check(s.stop() == 0, "exit code not 0")
 
