@@ -39,6 +39,8 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         if (!console)
             tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{
                 .mccp2 = c.cfg_.mccp && Compressor::available() && !ws,
+                .mccp3 = c.cfg_.mccp3,
+                .msdp = c.cfg_.msdp,
                 .max_option_changes = c.cfg_.max_option_changes});
     }
 
@@ -78,6 +80,17 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         comm.add_transport_mssp(vars);
         return vars;
     }
+    std::vector<std::string> telnet_msdp_names() override { return comm.msdp_names(user); }
+    bool telnet_msdp_value(std::string_view name, msdp::Value &out) override {
+        return comm.msdp_value(user, name, out);
+    }
+    // A bomb or a corrupt MCCP3 stream: nothing more can be read.
+    void telnet_input_failed(std::string_view why) override { comm.lose_link(*this, std::string(why), false); }
+    void telnet_protocol_error(std::string_view why) override {
+        if (++protocol_errors > 3) return;  // a client repeating itself must not flood the log
+        comm.log_("telnet: " + (user ? comm.describe(*user) : address) + ": " + std::string(why) +
+                  " (ignored" + (protocol_errors == 3 ? "; further errors from it are not logged)" : ")"));
+    }
 
     Comm &comm;
     User *user = nullptr;
@@ -96,6 +109,8 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     std::string batch;          // output gathered while one read is processed
     bool batching = false;
     std::size_t lines_before_login = 0;
+    std::string held;           // input not yet read: the command queue was full
+    int protocol_errors = 0;    // malformed subnegotiations logged so far
     int interest = EVENT_READ;
     bool input_paused = false;  // too many queued commands
     bool flood_logged = false;  // said so once; a flood pauses many times
@@ -210,6 +225,8 @@ bool User::secure() const {
     return t && t->state() == TransportState::open;
 }
 
+std::size_t User::queued_input() const { return link_ ? link_->command_bytes : 0; }
+
 void User::write(std::string_view text) {
     if (!link_ || link_->closing) return;
     if (link_->console)
@@ -234,6 +251,10 @@ void User::send_gmcp(std::string_view package, std::string_view json) {
     if (!link_ || !link_->tn) return;
     std::string msg = link_->tn->gmcp(package, json);
     if (!msg.empty()) comm_.send(*link_, msg);
+}
+
+void User::msdp_update(std::string_view name, msdp::Value value) {
+    if (Comm::set_variable(msdp_, name, value) && link_ && link_->tn) link_->tn->msdp_changed(name, value);
 }
 
 void User::disconnect(std::string_view farewell) {
@@ -495,7 +516,7 @@ void Comm::dispatch(const io_event_t &ev) {
         // and close at once); the link goes when they are done.
         link.eof = true;
         if (link.closing || !link.user) finish_link(link);
-        else if (link.commands.empty()) lose_link(link, "closed by peer");
+        else if (link.commands.empty() && link.held.empty()) lose_link(link, "closed by peer");
         break;
     case EVENT_ERROR:
         lose_link(link, std::string("connection error: ") + io_reactor_strerror(ev.error), false);
@@ -632,7 +653,7 @@ void Comm::on_socket_input(Link &link, std::string_view bytes) {
         close_link(link);
     } else if (link.user) {
         link.eof = true;
-        if (link.commands.empty()) lose_link(link, "closed by peer");
+        if (link.commands.empty() && link.held.empty()) lose_link(link, "closed by peer");
         else update_interest(link);
     } else {
         close_link(link);
@@ -729,7 +750,12 @@ void Comm::on_input(Link &link, std::string_view bytes) {
     const bool budgeted = !link.console && !link.user->logged_in_;
     link.batching = true;
     while (!bytes.empty() && !link.dead && !link.closing && link.user) {
-        std::string_view part = bytes.substr(0, budgeted ? prelogin_slice : bytes.size());
+        // Where MCCP3 is on, input is taken in slices too: a slice inflates
+        // to at most Decompressor's per-feed budget, and once the command
+        // queue is full the rest of the read is held, so a compressed flood
+        // stops at max input queue like a plain one.
+        const bool sliced = budgeted || (link.tn && link.tn->local_enabled(telnet::OPT_MCCP3));
+        std::string_view part = bytes.substr(0, sliced ? prelogin_slice : bytes.size());
         bytes.remove_prefix(part.size());
         take_input(link, part);
         if (budgeted && !link.dead && link.user && !link.user->logged_in_) {
@@ -738,6 +764,10 @@ void Comm::on_input(Link &link, std::string_view bytes) {
                                     escape_bytes(part.substr(0, 48)) + "\"", false);
                 return;
             }
+        }
+        if (sliced && !bytes.empty() && link.command_bytes > cfg_.max_input_queue) {
+            link.held.assign(bytes);  // at most the rest of one read; resumed in run_commands
+            break;
         }
     }
     link.batching = false;
@@ -802,9 +832,14 @@ void Comm::run_commands() {
         if (link->dead || link->closing) continue;
         if (link->input_paused && link->command_bytes <= cfg_.max_input_queue / 2) {
             link->input_paused = false;
+            if (!link->held.empty()) {
+                on_input(*link, std::exchange(link->held, {}));
+                if (link->dead || link->closing || !link->user) continue;
+            }
             update_interest(*link);
         }
-        if (link->eof && link->commands.empty() && link->user) lose_link(*link, "closed by peer");
+        if (link->eof && link->commands.empty() && link->held.empty() && link->user)
+            lose_link(*link, "closed by peer");
     }
 }
 
@@ -911,6 +946,44 @@ bool Comm::reattach(User &old, User &fresh) {
     old.connected_at_ = old.last_input_ = now();  // a new connection for the session
     log_("reconnect " + describe(old) + " (login #" + std::to_string(fresh.id_) + ")");
     return true;
+}
+
+// ---- Comm: MSDP values --------------------------------------------------------
+
+// Sets `name` in `vars`; false if it already had that value.
+bool Comm::set_variable(msdp::Variables &vars, std::string_view name, const msdp::Value &value) {
+    for (auto &[n, v] : vars)
+        if (n == name) return v == value ? false : (v = value, true);
+    vars.emplace_back(std::string(name), value);
+    return true;
+}
+
+void Comm::msdp_publish(std::string_view name, msdp::Value value) {
+    if (!set_variable(msdp_, name, value)) return;
+    for (auto &l : links_) {
+        if (l->dead || !l->tn || !l->user) continue;
+        msdp::Value own;
+        if (!find_variable(l->user->msdp_, name, own)) l->tn->msdp_changed(name, value);
+    }
+}
+
+bool Comm::find_variable(const msdp::Variables &vars, std::string_view name, msdp::Value &out) {
+    for (const auto &[n, v] : vars)
+        if (n == name) return out = v, true;
+    return false;
+}
+
+std::vector<std::string> Comm::msdp_names(const User *user) const {
+    std::vector<std::string> names;
+    for (const auto &kv : msdp_) names.push_back(kv.first);
+    if (user)
+        for (const auto &kv : user->msdp_)
+            if (std::find(names.begin(), names.end(), kv.first) == names.end()) names.push_back(kv.first);
+    return names;
+}
+
+bool Comm::msdp_value(const User *user, std::string_view name, msdp::Value &out) const {
+    return (user && find_variable(user->msdp_, name, out)) || find_variable(msdp_, name, out);
 }
 
 // ---- Comm: output and connection state --------------------------------------

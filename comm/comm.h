@@ -85,6 +85,9 @@ public:
     // Output bytes queued in the reactor for this connection (0 while
     // net-dead and for the console): what the watermarks and the cap see.
     std::size_t queued_output() const;
+    // Input lines received but not yet given to on_line, in bytes: what
+    // max input queue holds against (0 while net-dead).
+    std::size_t queued_input() const;
 
     // Output: "\n" ends lines. Dropped while net-dead.
     void write(std::string_view text);
@@ -92,6 +95,13 @@ public:
     void prompt(std::string_view text);
     void hide_input(bool hide);
     void send_gmcp(std::string_view package, std::string_view json);
+    // MSDP: this session's value of a variable (CHARACTER_NAME, ROOM_NAME,
+    // ...). Kept with the session (a reconnect keeps it) and sent when the
+    // client has asked for REPORT of it. Overrides Comm::msdp_publish.
+    void msdp_update(std::string_view name, msdp::Value value);
+    void msdp_update(std::string_view name, std::string value) {
+        msdp_update(name, msdp::Value::string(std::move(value)));
+    }
 
     // Logged-in sessions survive a dropped connection (net-dead); others
     // are simply gone.
@@ -125,6 +135,7 @@ private:
     Clock::time_point connected_at_{};  // set from Comm::now() on connect
     Clock::time_point last_input_{};    // set from Comm::now() on connect
     Clock::time_point netdead_since_{};
+    msdp::Variables msdp_;  // this session's MSDP values, in publishing order
 };
 
 // One Comm runs per process at a time (SIGINT/SIGTERM are process-wide),
@@ -170,6 +181,14 @@ public:
     int tls_port() const { return tls_port_; }
     int websocket_port() const { return websocket_port_; }
 
+    // MSDP: a server-wide variable (SERVER_ID, PLAYERS, ...), the same for
+    // every session unless User::msdp_update overrides it; reported to every
+    // client that asked for it.
+    void msdp_publish(std::string_view name, msdp::Value value);
+    void msdp_publish(std::string_view name, std::string value) {
+        msdp_publish(name, msdp::Value::string(std::move(value)));
+    }
+
 private:
     friend class User;
     friend struct Link;
@@ -210,6 +229,10 @@ private:
     void end_user(User &user);
     void process_notices();
     std::string describe(const User &user) const;
+    static bool set_variable(msdp::Variables &vars, std::string_view name, const msdp::Value &value);
+    static bool find_variable(const msdp::Variables &vars, std::string_view name, msdp::Value &out);
+    std::vector<std::string> msdp_names(const User *user) const;
+    bool msdp_value(const User *user, std::string_view name, msdp::Value &out) const;
 
     Config cfg_;
     Application &app_;
@@ -220,6 +243,7 @@ private:
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;
     std::vector<std::unique_ptr<Link>> links_;
+    msdp::Variables msdp_;  // server-wide MSDP values
     // on_netdead (true) / on_disconnect (false) calls, made at safe points
     // of the loop, never from inside the application's own calls.
     std::deque<std::pair<User *, bool>> notices_;

@@ -42,6 +42,8 @@ std::string make_default_config() {
         "output high watermark : 256k\n"
         "output low watermark : 64k\n"
         "mccp : on\n"
+        "mccp3 : on\n"
+        "msdp : on\n"
         "max option changes : 20\n"
         "max replies before login : 500\n"
         "max subnegotiation before login : 64k\n"
@@ -219,6 +221,8 @@ const std::vector<KeyRule> &rules() {
         {"output high watermark", false, size_key(&Config::output_high_water, 512)},
         {"output low watermark", false, size_key(&Config::output_low_water, 0)},
         {"mccp", false, bool_key(&Config::mccp)},
+        {"mccp3", false, bool_key(&Config::mccp3)},
+        {"msdp", false, bool_key(&Config::msdp)},
         {"max option changes", false,
          [](std::string_view v, Config &c) -> std::string {
              int n = 0;

@@ -50,6 +50,8 @@ struct Config {
     std::size_t output_high_water = 256 * 1024;  // reading pauses above this...
     std::size_t output_low_water = 64 * 1024;    // ...and resumes below this
     bool mccp = true;                            // offer MCCP2 compression
+    bool mccp3 = true;                           // offer MCCP3 (client-to-server; needs zlib)
+    bool msdp = true;                            // offer MSDP
     unsigned max_option_changes = 20;            // per option per minute; 0: no limit
     // The pre-login budget (0: no limit): what a client that has not logged
     // in may make the server do before it is dropped.

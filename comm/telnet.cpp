@@ -16,6 +16,25 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
+// Peer text kept for display: printable ASCII, others as '?', bounded.
+std::string printable(std::string_view s, std::size_t max) {
+    std::string out;
+    for (char c : s.substr(0, max)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return out;
+}
+
+// What a client may ask LIST for (MSDP), and what the lists hold that do
+// not depend on the application.
+const std::vector<std::string> kMsdpCommands = {"LIST", "REPORT", "RESET", "SEND", "UNREPORT"};
+const std::vector<std::string> kMsdpLists = {"COMMANDS", "LISTS", "CONFIGURABLE_VARIABLES",
+                                             "REPORTABLE_VARIABLES", "REPORTED_VARIABLES",
+                                             "SENDABLE_VARIABLES"};
+const std::vector<std::string> kMsdpConfigurable = {"CLIENT_NAME", "CLIENT_VERSION", "PLUGIN_ID",
+                                                    "ANSI_COLORS", "XTERM_256_COLORS", "UTF_8"};
+// Commands acted on per MSDP message; the rest are dropped (one message
+// of LIST requests must not make a reply many times its size).
+constexpr std::size_t kMsdpCommandsPerMessage = 32;
+
 void append_escaped(std::string &out, std::string_view bytes) {
     for (char c : bytes) {
         out += c;
@@ -35,10 +54,60 @@ void Telnet::start() {
     request_local(OPT_GMCP, true);
     request_local(OPT_MSSP, true);
     if (policy_.mccp2) request_local(OPT_MCCP2, true);
+    if (policy_.new_environ) request_remote(OPT_NEW_ENVIRON, true);
+    if (policy_.msdp) request_local(OPT_MSDP, true);
+    if (policy_.mccp3 && Decompressor::available()) request_local(OPT_MCCP3, true);
 }
 
+// Plain bytes go through the state machine until the client starts MCCP3;
+// from the byte after that IAC SE everything is inflated first, and when
+// the client's stream ends, the bytes after its end are plain again.
 void Telnet::feed(std::string_view bytes, std::string &data) {
-    for (char c : bytes) feed_byte(static_cast<std::uint8_t>(c), data);
+    std::string plain_again;
+    while (!bytes.empty() && client_.mccp3 != ClientInfo::Mccp3::failed) {
+        if (inflater_) {
+            std::string after;
+            feed_inflating(bytes, data, after);
+            plain_again = std::move(after);
+            bytes = plain_again;
+        } else {
+            bytes.remove_prefix(feed_plain(bytes, data));
+        }
+    }
+}
+
+// Returns how many bytes were used: all, or up to the IAC SE that started MCCP3.
+std::size_t Telnet::feed_plain(std::string_view bytes, std::string &data) {
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        feed_byte(static_cast<std::uint8_t>(bytes[i]), data);
+        if (mccp3_started_) {
+            mccp3_started_ = false;
+            return i + 1;
+        }
+    }
+    return bytes.size();
+}
+
+void Telnet::feed_inflating(std::string_view bytes, std::string &data, std::string &after) {
+    std::string out;
+    const Decompressor::Status st = inflater_->feed(bytes, out, after);
+    client_.mccp3_in = inflater_->bytes_in();
+    client_.mccp3_out = inflater_->bytes_out();
+    if (st == Decompressor::Status::failed) {
+        client_.mccp3 = ClientInfo::Mccp3::failed;
+        const std::string why = inflater_->error();
+        inflater_.reset();
+        after.clear();
+        handler_.telnet_input_failed(why);
+        return;
+    }
+    // Inflated bytes are telnet like any other; an MCCP3 start inside the
+    // stream is ignored (on_mccp3_start: inflater_ is still set).
+    for (char c : out) feed_byte(static_cast<std::uint8_t>(c), data);
+    if (st == Decompressor::Status::ended) {
+        client_.mccp3 = ClientInfo::Mccp3::ended;
+        inflater_.reset();
+    }
 }
 
 void Telnet::feed_byte(std::uint8_t c, std::string &data) {
@@ -128,11 +197,16 @@ bool Telnet::agrees(bool local, std::uint8_t option) const {
             return true;
         case OPT_MCCP2:
             return policy_.mccp2;
+        case OPT_MCCP3:
+            return policy_.mccp3 && Decompressor::available();
+        case OPT_MSDP:
+            return policy_.msdp;
         default:
             return false;
         }
     }
-    return option == OPT_NAWS || option == OPT_TTYPE || option == OPT_CHARSET;
+    return option == OPT_NAWS || option == OPT_TTYPE || option == OPT_CHARSET ||
+           (option == OPT_NEW_ENVIRON && policy_.new_environ);
 }
 
 void Telnet::send_verb(std::uint8_t verb, std::uint8_t option) {
@@ -269,6 +343,12 @@ void Telnet::changed(bool local, std::uint8_t option, bool enabled) {
         send_sb(OPT_TTYPE, std::string_view("\x01", 1));
     }
     if (option == OPT_CHARSET && enabled) request_charset();
+    // MNES: ask for the variables at once, as Mudlet expects.
+    if (!local && option == OPT_NEW_ENVIRON && enabled)
+        send_sb(OPT_NEW_ENVIRON, newenv::encode_send(newenv::mnes_variables()));
+    if (local && option == OPT_MSDP && !enabled) msdp_reported_.clear();
+    if (local && option == OPT_MSDP) client_.msdp = enabled;
+    if (local && option == OPT_GMCP) client_.gmcp = enabled;
     handler_.telnet_option_changed(option, local, enabled);
 }
 
@@ -299,7 +379,109 @@ void Telnet::on_subnegotiation() {
     case OPT_GMCP:
         if (local_enabled(OPT_GMCP)) on_gmcp(p);
         break;
+    case OPT_NEW_ENVIRON:
+        if (remote_enabled(OPT_NEW_ENVIRON)) on_new_environ(p);
+        break;
+    case OPT_MSDP:
+        if (local_enabled(OPT_MSDP)) on_msdp(p);
+        break;
+    case OPT_MCCP3:
+        if (local_enabled(OPT_MCCP3)) on_mccp3_start();
+        break;
     }
+}
+
+// The client's IAC SB MCCP3 IAC SE: its next byte is compressed. Ignored
+// while a stream is already being inflated, and after a failed one.
+void Telnet::on_mccp3_start() {
+    if (inflater_ || client_.mccp3 == ClientInfo::Mccp3::failed) return;
+    inflater_ = std::make_unique<Decompressor>(policy_.inflate);
+    client_.mccp3 = ClientInfo::Mccp3::inflating;
+    mccp3_started_ = true;
+}
+
+void Telnet::on_new_environ(std::string_view p) {
+    newenv::Message m;
+    std::string error;
+    if (!newenv::parse(p, m, error)) return handler_.telnet_protocol_error(error);
+    // A SEND is the client asking us: we have no environment to give.
+    if (newenv::apply(m, client_.mnes_values)) client_.mnes = true;
+}
+
+void Telnet::on_msdp(std::string_view p) {
+    msdp::Variables vars;
+    std::vector<msdp::Command> cmds;
+    std::string error;
+    if (!msdp::parse(p, vars, error) || !msdp::commands(vars, cmds, error))
+        return handler_.telnet_protocol_error(error);
+    if (cmds.size() > kMsdpCommandsPerMessage) {
+        handler_.telnet_protocol_error("MSDP: " + std::to_string(cmds.size()) +
+                                       " commands in one message; only the first " +
+                                       std::to_string(kMsdpCommandsPerMessage) + " are read");
+        cmds.resize(kMsdpCommandsPerMessage);
+    }
+    for (const msdp::Command &c : cmds) on_msdp_command(c);
+}
+
+void Telnet::on_msdp_command(const msdp::Command &c) {
+    using K = msdp::Command::Kind;
+    switch (c.kind) {
+    case K::list:
+        for (const std::string &a : c.args) msdp_list(a);
+        break;
+    case K::send:
+        for (const std::string &a : c.args) msdp_send(a);
+        break;
+    case K::report: {
+        const std::vector<std::string> names = handler_.telnet_msdp_names();
+        for (const std::string &a : c.args) {
+            if (std::find(names.begin(), names.end(), a) == names.end()) continue;
+            msdp_reported_.insert(a);  // bounded: only names the application has
+            msdp_send(a);              // the current value first, changes after
+        }
+        break;
+    }
+    case K::unreport:
+        for (const std::string &a : c.args) msdp_reported_.erase(a);
+        break;
+    case K::reset:
+        for (const std::string &a : c.args)
+            if (a == "REPORTABLE_VARIABLES" || a == "REPORTED_VARIABLES") msdp_reported_.clear();
+        break;
+    case K::set:
+        msdp_record(c.name, c.args.empty() ? std::string_view() : std::string_view(c.args[0]));
+        break;
+    }
+}
+
+void Telnet::msdp_list(std::string_view list) {
+    std::vector<std::string> names;
+    if (list == "COMMANDS") names = kMsdpCommands;
+    else if (list == "LISTS") names = kMsdpLists;
+    else if (list == "CONFIGURABLE_VARIABLES") names = kMsdpConfigurable;
+    else if (list == "REPORTABLE_VARIABLES" || list == "SENDABLE_VARIABLES") names = handler_.telnet_msdp_names();
+    else if (list == "REPORTED_VARIABLES") names.assign(msdp_reported_.begin(), msdp_reported_.end());
+    else return;  // not a list we have: nothing to say
+    send_sb(OPT_MSDP, msdp::encode_list(list, names));
+}
+
+void Telnet::msdp_send(std::string_view name) {
+    msdp::Value v;
+    if (handler_.telnet_msdp_value(name, v)) send_sb(OPT_MSDP, msdp::encode(name, v));
+}
+
+// A variable the client set (CLIENT_NAME "TINTIN++", ...): kept for the
+// `client` command, printable, a bounded number of them.
+void Telnet::msdp_record(std::string_view name, std::string_view value) {
+    std::string key = printable(name, 32);
+    std::string shown = printable(value, kMsdpValueLength);
+    for (auto &[k, v] : client_.msdp_client)
+        if (k == key) return void(v = std::move(shown));
+    if (client_.msdp_client.size() < kMsdpClientVars) client_.msdp_client.emplace_back(key, shown);
+}
+
+void Telnet::msdp_changed(std::string_view name, const msdp::Value &value) {
+    if (local_enabled(OPT_MSDP) && msdp_reported(name)) send_sb(OPT_MSDP, msdp::encode(name, value));
 }
 
 void Telnet::on_naws(std::string_view p) {
@@ -379,9 +561,20 @@ void Telnet::on_gmcp(std::string_view p) {
     handler_.telnet_gmcp(package, data);
 }
 
+// The protocol keys of the MSSP spec ("MCCP", "GMCP", "MSDP": 1 or 0) are
+// added from the policy unless the application gave them.
 void Telnet::send_mssp() {
     std::string payload;
-    for (const auto &[name, value] : handler_.telnet_mssp()) {
+    auto vars = handler_.telnet_mssp();
+    auto add = [&](const char *key, bool on) {
+        for (const auto &kv : vars)
+            if (kv.first == key) return;
+        vars.emplace_back(key, on ? "1" : "0");
+    };
+    add("GMCP", true);
+    add("MSDP", policy_.msdp);
+    add("MCCP", policy_.mccp2);
+    for (const auto &[name, value] : vars) {
         payload += static_cast<char>(MSSP_VAR);
         payload += name;
         payload += static_cast<char>(MSSP_VAL);

@@ -9,9 +9,15 @@
 // their minds can never loop.
 #pragma once
 
+#include "mccp3.h"
+#include "msdp.h"
+#include "new_environ.h"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,7 +33,8 @@ enum : std::uint8_t {
 
 enum Option : std::uint8_t {
     OPT_ECHO = 1, OPT_SGA = 3, OPT_TTYPE = 24, OPT_EOR = 25, OPT_NAWS = 31,
-    OPT_CHARSET = 42, OPT_MSSP = 70, OPT_MCCP2 = 86, OPT_GMCP = 201,
+    OPT_NEW_ENVIRON = 39, OPT_CHARSET = 42, OPT_MSDP = 69, OPT_MSSP = 70, OPT_MCCP2 = 86,
+    OPT_MCCP3 = 87, OPT_GMCP = 201,
 };
 
 // Subnegotiation codes.
@@ -44,6 +51,18 @@ struct ClientInfo {
     std::string terminal_type;     // second TTYPE reply (e.g. "XTERM-256COLOR")
     unsigned mtts = 0;             // MTTS bit flags, 0 if not reported
     std::string charset;           // "UTF-8" once agreed
+    // NEW-ENVIRON with MNES: what the client says of itself. Shown, never
+    // trusted (IPADDRESS included: it is whatever the client typed).
+    bool gmcp = false, msdp = false;  // the client agreed (DO GMCP / DO MSDP)
+    bool mnes = false;             // the client answered IS
+    newenv::Mnes mnes_values;
+    // MSDP variables the client set (CLIENT_NAME, ANSI_COLORS, ...),
+    // printable and bounded (see Telnet::kMsdpClientVars).
+    std::vector<std::pair<std::string, std::string>> msdp_client;
+    // MCCP3: client-to-server compression.
+    enum class Mccp3 : std::uint8_t { off, inflating, ended, failed };
+    Mccp3 mccp3 = Mccp3::off;
+    std::size_t mccp3_in = 0, mccp3_out = 0;  // compressed / inflated bytes so far
 };
 
 class TelnetHandler {
@@ -65,6 +84,20 @@ public:
     virtual void telnet_compress(bool on) { (void)on; }
     // Variables for the MSSP reply, asked for when the client enables MSSP.
     virtual std::vector<std::pair<std::string, std::string>> telnet_mssp() { return {}; }
+    // MSDP: the names a client may REPORT/SEND, and a value by name
+    // (false if there is none). The application's store, read on demand.
+    virtual std::vector<std::string> telnet_msdp_names() { return {}; }
+    virtual bool telnet_msdp_value(std::string_view name, msdp::Value &out) {
+        (void)name, (void)out;
+        return false;
+    }
+    // The peer's input cannot be read any further (a corrupt MCCP3 stream,
+    // a decompression bomb): the connection must be dropped. `why` may
+    // quote peer bytes only escaped. Feed ignores input after this.
+    virtual void telnet_input_failed(std::string_view why) { (void)why; }
+    // A malformed subnegotiation was ignored (MSDP, NEW-ENVIRON); `why` is
+    // printable. For the log; the session goes on.
+    virtual void telnet_protocol_error(std::string_view why) { (void)why; }
     // Other commands (AYT, IP, BRK, ...).
     virtual void telnet_command(std::uint8_t command) { (void)command; }
     // The peer turned options on more often than Policy::max_option_changes
@@ -83,6 +116,11 @@ public:
     // what the comm layer offers; tests narrow them.
     struct Policy {
         bool mccp2 = true;
+        bool mccp3 = true;        // offered only if zlib is built in, too
+        bool msdp = true;
+        bool new_environ = true;  // MNES
+        // Decompression budget per feed (MCCP3); see Decompressor::Limits.
+        Decompressor::Limits inflate{};
         std::size_t max_subnegotiation = 8192;  // longer ones are dropped
         // How often the peer may turn one option (one side of it) on per
         // window; past that, further requests to enable it are refused
@@ -108,8 +146,13 @@ public:
     // Sends the server's initial offers (DO TTYPE, DO NAWS, WILL EOR, ...).
     void start();
 
-    // Feeds bytes from the peer; data bytes are appended to `data`.
+    // Feeds bytes from the peer; data bytes are appended to `data`. Once
+    // the client has started MCCP3 (IAC SB MCCP3 IAC SE) the bytes after
+    // that IAC SE are inflated first, up to the end of the client's stream.
     void feed(std::string_view bytes, std::string &data);
+    // True while MCCP3 input is being inflated: one fed byte may then give
+    // many data bytes (the caller feeds small slices, see Comm::on_input).
+    bool inflating() const { return inflater_ != nullptr; }
     // The time the renegotiation limit measures windows with; the caller
     // sets it before feed (a protocol layer reads no clock of its own).
     void set_time(Clock::time_point now) { now_ = now; }
@@ -134,6 +177,14 @@ public:
 
     const ClientInfo &client() const { return client_; }
 
+    // MSDP: the application's value for `name` changed; sent at once if
+    // the client asked for REPORT of it.
+    void msdp_changed(std::string_view name, const msdp::Value &value);
+    bool msdp_reported(std::string_view name) const { return msdp_reported_.count(std::string(name)) != 0; }
+    // Bounds on what a client can make us hold.
+    static constexpr std::size_t kMsdpClientVars = 16;  // client-set variables kept
+    static constexpr std::size_t kMsdpValueLength = 64;  // per client-set value shown
+
 private:
     enum class Q : std::uint8_t { no, yes, wantno, wantyes };
     struct Side {
@@ -143,6 +194,8 @@ private:
     };
     enum class State : std::uint8_t { data, iac, verb, sb_option, sb_data, sb_iac };
 
+    std::size_t feed_plain(std::string_view bytes, std::string &data);
+    void feed_inflating(std::string_view bytes, std::string &data, std::string &after);
     void feed_byte(std::uint8_t c, std::string &data);
     void on_command(std::uint8_t c);
     void on_verb(std::uint8_t verb, std::uint8_t option);
@@ -160,6 +213,13 @@ private:
     void on_ttype(std::string_view p);
     void on_charset(std::string_view p);
     void on_gmcp(std::string_view p);
+    void on_new_environ(std::string_view p);
+    void on_msdp(std::string_view p);
+    void on_msdp_command(const msdp::Command &c);
+    void msdp_list(std::string_view list);
+    void msdp_send(std::string_view name);
+    void msdp_record(std::string_view name, std::string_view value);
+    void on_mccp3_start();
     void request_charset();
     void send_mssp();
 
@@ -186,6 +246,9 @@ private:
     bool refusal_reported_ = false;
     int ttype_requests_ = 0;
     bool charset_requested_ = false;
+    bool mccp3_started_ = false;  // this feed must hand the rest to inflater_
+    std::unique_ptr<Decompressor> inflater_;  // while MCCP3 input is compressed
+    std::set<std::string> msdp_reported_;
 };
 
 }  // namespace comm::telnet

@@ -56,6 +56,25 @@ telnet("gmcp", b(IAC, DO, GMCP, sb(GMCP, b'Core.Supports.Set ["Char 1"]'), sb(GM
 telnet("charset_reject", b(IAC, DO, CHARSET, IAC, WILL, CHARSET, sb(CHARSET, b"\x01 KOI8-R ISO-8859-1"),
                            sb(CHARSET, b"\x01[TTABLE]\x01;utf8"), sb(CHARSET, b"\x03")))
 
+# NEW-ENVIRON/MNES, MSDP, MCCP3 (flags bit4: MCCP3 offered).
+NEW_ENVIRON, MSDP, MCCP3 = 39, 69, 87
+telnet("mnes", b(IAC, WILL, NEW_ENVIRON,
+                 sb(NEW_ENVIRON, b"\x00\x00CLIENT_NAME\x01MUDLET\x00CLIENT_VERSION\x014.17\x00MTTS\x012825"
+                                 b"\x03IPADDRESS\x01192.0.2.1"),
+                 sb(NEW_ENVIRON, b"\x02\x00CHARSET\x01UTF-8"), sb(NEW_ENVIRON, b"\x00\x01x\x02")))
+telnet("msdp", b(IAC, DO, MSDP, sb(MSDP, b"\x01CLIENT_NAME\x02TINTIN++\x01LIST\x02COMMANDS"),
+                 sb(MSDP, b"\x01REPORT\x02\x05\x02ROOM_NAME\x02PLAYERS\x06\x01SEND\x02ROOM_NAME"),
+                 sb(MSDP, b"\x01LIST\x02REPORTED_VARIABLES\x01UNREPORT\x02PLAYERS\x01RESET\x02REPORTABLE_VARIABLES"),
+                 sb(MSDP, b"\x01X\x02\x03\x01a\x02\x03\x01b\x02\x04\x04")), flags=0x0F)
+def _z(data, finish):
+    import zlib
+    z = zlib.compressobj(9)
+    return z.compress(data) + z.flush(zlib.Z_FINISH if finish else zlib.Z_SYNC_FLUSH)
+telnet("mccp3_stream", b(IAC, DO, MCCP3, b"a\r\n", sb(MCCP3),
+                         _z(b(IAC, DO, GMCP, b"look\r\n", IAC, IAC, b"\r\n"), True), b"plain\r\n"), flags=0x1F)
+telnet("mccp3_corrupt", b(IAC, DO, MCCP3, sb(MCCP3), _z(b"ok\r\n", False), b"garbage\xff\xff"), flags=0x1F)
+telnet("mccp3_not_agreed", b(sb(MCCP3), _z(b"x\r\n", False)), flags=0x1F)
+
 # ---- line_buffer: cap, seed, bytes
 def line(name, cap, data):
     write("line_buffer", name, bytes([cap - 1]) + struct.pack("<I", 99) + data)

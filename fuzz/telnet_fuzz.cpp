@@ -14,8 +14,11 @@
 //  - MCCP2: compression starts right after IAC SB MCCP2 IAC SE, on and off
 //    alternate, and it is on exactly while the option is;
 //  - caps: subnegotiation payloads and what the client reports stay within
-//    max_subnegotiation; data never outgrows the input; what one byte can
-//    make the server send is bounded;
+//    max_subnegotiation; data never outgrows the input (unless MCCP3 input
+//    was inflated); what one byte can make the server send is bounded;
+//  - MCCP3: inflating only after DO MCCP3 and IAC SB MCCP3 IAC SE; once
+//    failed, it never feeds another byte; MSDP and MNES client values are
+//    printable and bounded;
 // and afterwards: the same log of sends and callbacks for every chunking.
 #include "fuzz_input.h"
 #include "telnet.h"
@@ -84,6 +87,21 @@ struct Recorder : TelnetHandler {
     }
     std::vector<std::pair<std::string, std::string>> telnet_mssp() override { return kMssp; }
     void telnet_command(std::uint8_t c) override { log += "X" + std::to_string(c); }
+    std::vector<std::string> telnet_msdp_names() override { return {"ROOM_NAME", "PLAYERS"}; }
+    bool telnet_msdp_value(std::string_view name, comm::msdp::Value &out) override {
+        if (name != "ROOM_NAME" && name != "PLAYERS") return false;
+        out = comm::msdp::Value::string(name == "PLAYERS" ? "3" : "The\xff" "Lobby");
+        return true;
+    }
+    void telnet_input_failed(std::string_view why) override {
+        FUZZ_CHECK(!failed, "input failed twice");
+        failed = true;
+        log += "F";  // the reason is ours (zlib's text), not a peer payload: no cap
+        log.append(why);
+        log += '\0';
+    }
+    void telnet_protocol_error(std::string_view why) override { log += "E"; log.append(why); log += '\0'; }
+    bool failed = false;
 
     void note(const char *tag, std::string_view s) {
         FUZZ_CHECK(s.size() <= cap, "%s payload of %zu bytes > cap %zu", tag, s.size(), cap);
@@ -173,11 +191,12 @@ private:
     std::uint8_t verb_ = 0;
 };
 
-bool server_agrees(bool local, std::uint8_t o, bool mccp2) {
+bool server_agrees(bool local, std::uint8_t o, bool mccp2, bool mccp3) {
     if (local)
         return o == OPT_ECHO || o == OPT_SGA || o == OPT_EOR || o == OPT_CHARSET ||
-               o == OPT_MSSP || o == OPT_GMCP || (o == OPT_MCCP2 && mccp2);
-    return o == OPT_NAWS || o == OPT_TTYPE || o == OPT_CHARSET;
+               o == OPT_MSSP || o == OPT_GMCP || (o == OPT_MCCP2 && mccp2) || o == OPT_MSDP ||
+               (o == OPT_MCCP3 && mccp3);
+    return o == OPT_NAWS || o == OPT_TTYPE || o == OPT_CHARSET || o == OPT_NEW_ENVIRON;
 }
 
 // What the wire says about one side of one option, in order.
@@ -229,11 +248,33 @@ public:
         bool local = got && (peer.verb == DO || peer.verb == DONT);
         bool before = got && enabled(local, peer.option);
         std::size_t data_before = data.size();
+        const bool was_inflating = tn_.inflating();
+        const bool was_failed = rec_.failed;
         tn_.feed(std::string_view(reinterpret_cast<const char *>(&c), 1), data);
-        FUZZ_CHECK(data.size() <= data_before + 1, "one byte gave %zu data bytes", data.size() - data_before);
+        if (!was_inflating)
+            FUZZ_CHECK(data.size() <= data_before + 1, "one byte gave %zu data bytes", data.size() - data_before);
+        if (was_failed) {
+            // Nothing after a failed MCCP3 stream is read: the raw reader's
+            // verbs (e.g. a DONT MCCP3 in the garbage) never happened.
+            FUZZ_CHECK(data.size() == data_before && rec_.sends.empty(), "a byte was read after the input failed");
+            return;
+        }
+        if (tn_.inflating() && !was_inflating)
+            FUZZ_CHECK(tn_.local_enabled(OPT_MCCP3), "inflating without DO MCCP3");
+        if (was_inflating || tn_.inflating()) {
+            // Verbs may sit inside the compressed stream, where the reader
+            // of raw bytes cannot see them: from here on only the form of
+            // what is sent is checked (and the final sweep is lighter).
+            inflated_ = true;
+            sends_verbs();
+            check_compression();
+            return;
+        }
         std::size_t out = 0;
         for (const std::string &s : rec_.sends) out += s.size();
-        std::size_t bound = 64 + 2 * c_.policy.max_subnegotiation + 64;
+        // MSDP LIST answers a short request with a longer list: up to about
+        // ten times the request, for at most kMsdpCommandsPerMessage requests.
+        std::size_t bound = 128 + 16 * c_.policy.max_subnegotiation;
         FUZZ_CHECK(out <= bound, "one byte made the server send %zu bytes", out);
         if (got) {
             // The peer spoke first; our reply (parsed next) comes after it.
@@ -334,8 +375,8 @@ private:
         const char *side = local ? "local" : "remote";
         FUZZ_CHECK(rec_.reported[local][o] == on, "%s option %d is %s but was reported %s", side, o,
                    on ? "on" : "off", rec_.reported[local][o] ? "on" : "off");
-        if (!on) return;
-        FUZZ_CHECK(server_agrees(local, o, c_.policy.mccp2) || w.asked,
+        if (!on || inflated_) return;
+        FUZZ_CHECK(server_agrees(local, o, c_.policy.mccp2, c_.policy.mccp3 && comm::Decompressor::available()) || w.asked,
                    "%s option %d is on, but the server neither agrees to it nor asked", side, o);
         FUZZ_CHECK(w.said_yes_ever, "%s option %d is on but we never said yes", side, o);
         FUZZ_CHECK(w.peer_last_yes, "%s option %d is on but the peer's last word was no", side, o);
@@ -366,6 +407,7 @@ private:
     PeerReader reader_;
     std::array<std::array<Wire, 256>, 2> wires_{};
     bool compressing_ = false;
+    bool inflated_ = false;  // MCCP3 input was seen: the raw reader is blind
 };
 
 Config read_config(fuzz::Input &in) {
@@ -375,15 +417,21 @@ Config read_config(fuzz::Input &in) {
     c.start = flags & 2;
     static const std::size_t caps[] = {4, 16, 64, 8192};
     c.policy.max_subnegotiation = caps[(flags >> 2) & 3];
+    c.policy.mccp3 = flags & 16;
+    // Budgets that never trip for inputs this short, so every chunking
+    // inflates the same (the bomb cut-off itself is mccp3_fuzz's and the
+    // unit tests').
+    c.policy.inflate = {.max_output_per_feed = 8u << 20, .max_ratio = 1u << 20, .ratio_floor = 8u << 20};
     c.seed = in.u32();
     static const std::uint8_t options[] = {OPT_ECHO, OPT_SGA,  OPT_TTYPE, OPT_EOR,  OPT_NAWS,
-                                           OPT_CHARSET, OPT_MSSP, OPT_MCCP2, OPT_GMCP, 0};
+                                           OPT_CHARSET, OPT_MSSP, OPT_MCCP2, OPT_GMCP, 0,
+                                           OPT_NEW_ENVIRON, OPT_MSDP, OPT_MCCP3};
     std::size_t n = in.byte() % 8;
     for (std::size_t i = 0; i < n; ++i) {
         Request r;
         r.at = in.u16();
         std::uint8_t b = in.byte();
-        r.option = options[(b >> 2) % 10];
+        r.option = options[(b >> 2) % 13];
         if (r.option == 0) r.option = in.byte();
         r.local = b & 1;
         r.enable = b & 2;
@@ -444,7 +492,18 @@ Result run_checked(const Config &c) {
     std::size_t cap = c.policy.max_subnegotiation;
     FUZZ_CHECK(ci.client_name.size() <= cap && ci.terminal_type.size() <= cap && ci.charset.size() <= cap,
                "client info beyond the cap");
-    FUZZ_CHECK(r.data.size() <= c.stream.size(), "more data out than bytes in");
+    if (ci.mccp3 == ClientInfo::Mccp3::off)
+        FUZZ_CHECK(r.data.size() <= c.stream.size(), "more data out than bytes in");
+    auto printable = [](const std::string &v, std::size_t max) {
+        return v.size() <= max && std::all_of(v.begin(), v.end(), [](char x) { return x >= 0x20 && x < 0x7f; });
+    };
+    const comm::newenv::Mnes &m = ci.mnes_values;
+    for (const std::string *v : {&m.client_name, &m.client_version, &m.charset, &m.terminal_type, &m.ip_address})
+        FUZZ_CHECK(printable(*v, 64), "MNES value not printable or too long: %s", fuzz::show(*v).c_str());
+    FUZZ_CHECK(ci.msdp_client.size() <= Telnet::kMsdpClientVars, "%zu MSDP client variables", ci.msdp_client.size());
+    for (const auto &[k, v] : ci.msdp_client)
+        FUZZ_CHECK(printable(k, 32) && printable(v, Telnet::kMsdpValueLength), "MSDP client value %s",
+                   fuzz::show(v).c_str());
     r.log = std::move(rec.log);
     r.client = ci;
     return r;
@@ -452,10 +511,20 @@ Result run_checked(const Config &c) {
 
 bool same(const ClientInfo &a, const ClientInfo &b) {
     return a.width == b.width && a.height == b.height && a.client_name == b.client_name &&
-           a.terminal_type == b.terminal_type && a.mtts == b.mtts && a.charset == b.charset;
+           a.terminal_type == b.terminal_type && a.mtts == b.mtts && a.charset == b.charset &&
+           a.mnes == b.mnes && a.mnes_values.client_name == b.mnes_values.client_name &&
+           a.mnes_values.ip_address == b.mnes_values.ip_address && a.mnes_values.mtts == b.mnes_values.mtts &&
+           a.msdp_client == b.msdp_client && a.mccp3 == b.mccp3 && a.mccp3_out == b.mccp3_out;
 }
 
 void check_same(const Result &ref, const Result &got, const char *how) {
+    // A corrupt MCCP3 stream fails at the chunk that holds the bad byte,
+    // and nothing of that chunk is passed on: what came before it depends
+    // on the chunking. Only the failure itself must not.
+    if (ref.client.mccp3 == ClientInfo::Mccp3::failed || got.client.mccp3 == ClientInfo::Mccp3::failed) {
+        FUZZ_CHECK(ref.client.mccp3 == got.client.mccp3, "MCCP3 failed in one chunking only (%s)", how);
+        return;
+    }
     FUZZ_CHECK(ref.data == got.data, "data differs when fed %s: %s vs %s", how,
                fuzz::show(ref.data).c_str(), fuzz::show(got.data).c_str());
     FUZZ_CHECK(ref.log == got.log, "sends/callbacks differ when fed %s:\n  %s\n  %s", how,

@@ -52,8 +52,31 @@ std::string idle_text(const User &u) {
 }
 
 const char *const prompt_text = "> ";
+const char *const room_name = "The Lobby";
+
+const char *mccp3_text(comm::telnet::ClientInfo::Mccp3 m) {
+    using M = comm::telnet::ClientInfo::Mccp3;
+    switch (m) {
+    case M::inflating: return "on";
+    case M::ended: return "ended by the client";
+    case M::failed: return "failed";
+    case M::off: break;
+    }
+    return "off";
+}
 
 }  // namespace
+
+void Talker::attach(comm::Comm &comm) {
+    comm_ = &comm;
+    comm.msdp_publish("SERVER_ID", mud_name_);
+    comm.msdp_publish("UPTIME", std::to_string(static_cast<long long>(started_)));
+    publish_players();
+}
+
+void Talker::publish_players() {
+    if (comm_) comm_->msdp_publish("PLAYERS", std::to_string(players_.size()));
+}
 
 void Talker::on_connect(User &user) {
     user.app_data = new Player(user);
@@ -142,6 +165,14 @@ void Talker::enter(Player &p) {
     p.user->set_logged_in();
     log_("login " + p.name + " #" + std::to_string(p.user->id()) + " from " + p.user->address());
     p.user->send_gmcp("Char.Name", "{\"name\":\"" + p.name + "\"}");
+    using comm::msdp::Value;
+    p.user->msdp_update("CHARACTER_NAME", p.name);
+    p.user->msdp_update("ROOM_NAME", room_name);
+    p.user->msdp_update("ROOM", Value::make_table({{"VNUM", Value::string("1")},
+                                                   {"NAME", Value::string(room_name)},
+                                                   {"AREA", Value::string(mud_name_)},
+                                                   {"EXITS", Value::make_table({})}}));
+    publish_players();
     p.user->write("Hello, " + p.name + ". Type 'help' for commands.\n\n");
     to_others(p, p.name + " has arrived.\n");
     look(p);
@@ -220,7 +251,7 @@ void Talker::who(Player &p) {
 }
 
 void Talker::look(Player &p) {
-    std::string out = "The Lobby\n"
+    std::string out = std::string(room_name) + "\n"
                       "  A plain room with worn armchairs and a crackling fire. A sign\n"
                       "  on the wall says: be kind, type 'help'.\n";
     std::string here;
@@ -255,6 +286,25 @@ void Talker::client(Player &p) {
     out += "MTTS: " + std::to_string(c->mtts) + "\n";
     out += "Charset: " + or_unknown(c->charset) + "\n";
     out += std::string("Compression: ") + (p.user->compressed() ? "MCCP2" : "off") + "\n";
+    out += std::string("Input compression (MCCP3): ") + mccp3_text(c->mccp3);
+    if (c->mccp3 != comm::telnet::ClientInfo::Mccp3::off)
+        out += " (" + std::to_string(c->mccp3_in) + " bytes inflated to " + std::to_string(c->mccp3_out) + ")";
+    out += "\n";
+    out += std::string("GMCP: ") + (c->gmcp ? "on" : "off") + "\n";
+    out += std::string("MSDP: ") + (c->msdp ? "on" : "off");
+    // Client-set values are printable already (Telnet keeps them so);
+    // nothing the client sent is trusted, only shown back to it.
+    for (const auto &[name, value] : c->msdp_client) out += " " + name + "=" + value;
+    out += "\n";
+    if (c->mnes) {
+        const comm::newenv::Mnes &m = c->mnes_values;
+        out += "MNES: client " + or_unknown(m.client_name) + " " + or_unknown(m.client_version) +
+               ", charset " + or_unknown(m.charset) + ", terminal " + or_unknown(m.terminal_type) +
+               ", MTTS " + (m.has_mtts ? std::to_string(m.mtts) : std::string("unknown")) +
+               ", IP address (as the client says) " + or_unknown(m.ip_address) + "\n";
+    } else {
+        out += "MNES: not offered\n";
+    }
     out += "Transport: " + p.user->transport() + "\n";
     p.user->write(out);
 }
@@ -270,6 +320,7 @@ void Talker::on_disconnect(User &user) {
     user.app_data = nullptr;
     if (p->state == Player::State::playing) {
         players_.erase(lower(p->name));
+        publish_players();
         log_("logout " + p->name);
         to_others(*p, p->name + " has left.\n");
     }

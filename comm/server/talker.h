@@ -17,7 +17,8 @@ struct Player;
 class Talker final : public comm::Application {
 public:
     Talker(comm::Comm::Logger log) : log_(std::move(log)) {}
-    void attach(comm::Comm &comm) { comm_ = &comm; }
+    // Also publishes the server-wide MSDP variables (SERVER_ID, UPTIME, PLAYERS).
+    void attach(comm::Comm &comm);
 
     void on_connect(comm::User &user) override;
     void on_line(comm::User &user, std::string_view line) override;
@@ -44,6 +45,7 @@ private:
     void client(Player &p);
 
     void to_others(const Player &except, const std::string &text);
+    void publish_players();
     Player *find(std::string_view name);
 
     comm::Comm *comm_ = nullptr;

@@ -519,6 +519,111 @@ TEST_P(CommLoop, mccp_stream_is_ended_properly_when_the_client_says_dont) {
 }
 #endif
 
+// MSDP through the comm layer: server-wide values (Comm::msdp_publish) and
+// per-session ones (User::msdp_update, which win), reported on change.
+TEST_P(CommLoop, msdp_reports_published_and_per_user_values_on_change) {
+    start();
+    app_.on_line_rule = [this](comm::User &u, std::string_view line) {
+        if (line == "setup") {
+            app_.comm->msdp_publish("PLAYERS", "5");
+            app_.comm->msdp_publish("ROOM_NAME", "Server room");
+            u.msdp_update("ROOM_NAME", "Hall");
+            u.write("ready\n");
+        } else if (line == "change") {
+            app_.comm->msdp_publish("PLAYERS", "6");
+            app_.comm->msdp_publish("ROOM_NAME", "Elsewhere");  // overridden: not sent
+            u.msdp_update("ROOM_NAME", "Garden");
+            u.msdp_update("ROOM_NAME", "Garden");  // unchanged: not sent again
+            u.write("changed\n");
+        }
+    };
+    socket_fd_t c = client();
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\xff\xfb\x45", got)) << "no IAC WILL MSDP";
+    send(c, "\xff\xfd\x45setup\r\n");
+    ASSERT_TRUE(read_until(c, "ready", got));
+    got.clear();
+    send(c, "\xff\xfa\x45\x01REPORT\x02\x05\x02PLAYERS\x02ROOM_NAME\x06\xff\xf0");
+    ASSERT_TRUE(read_until(c, "\x01ROOM_NAME\x02Hall\xff\xf0", got)) << got;
+    EXPECT_NE(got.find("\xff\xfa\x45\x01PLAYERS\x02" "5\xff\xf0"), std::string::npos) << got;
+    got.clear();
+    send(c, "change\r\n");
+    ASSERT_TRUE(read_until(c, "changed", got));
+    EXPECT_NE(got.find("\x01PLAYERS\x02" "6\xff\xf0"), std::string::npos) << got;
+    EXPECT_NE(got.find("\x01ROOM_NAME\x02Garden\xff\xf0"), std::string::npos) << got;
+    EXPECT_EQ(got.find("Elsewhere"), std::string::npos) << got;
+    EXPECT_EQ(got.find("Garden"), got.rfind("Garden")) << "an unchanged value was sent again: " << got;
+}
+
+#if IOR_TEST_ZLIB
+// MCCP3: a compressed flood far over max input queue is held at the queue
+// cap (reading pauses, the log says so) and every line still arrives, in
+// order, once the queue drains.
+TEST_P(CommLoop, mccp3_flood_is_held_at_the_input_queue_and_nothing_is_lost) {
+    comm::Config cfg;
+    cfg.max_input_queue = 1024;
+    cfg.login_lines = 0;  // this app never logs users in
+    start(cfg);
+    std::atomic<std::size_t> most_queued{0};
+    app_.on_line_rule = [&](comm::User &u, std::string_view) {
+        most_queued = std::max<std::size_t>(most_queued, u.queued_input());
+    };
+    socket_fd_t c = client();
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\xff\xfb\x57", got)) << "no IAC WILL MCCP3";
+    std::string plain;
+    const int count = 4000;
+    for (int i = 0; i < count; ++i) plain += "line " + std::to_string(i) + " of the flood\r\n";
+    z_stream z{};
+    ASSERT_EQ(deflateInit(&z, 9), Z_OK);
+    std::string packed(deflateBound(&z, static_cast<uLong>(plain.size())) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef *>(plain.data());
+    z.avail_in = static_cast<uInt>(plain.size());
+    z.next_out = reinterpret_cast<Bytef *>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    ASSERT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+    packed.resize(packed.size() - z.avail_out);
+    deflateEnd(&z);
+    send(c, "\xff\xfd\x57\xff\xfa\x57\xff\xf0" + packed);  // DO MCCP3, start, the stream: one write
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size(); }) == count; }, 20000ms))
+        << app_.locked([&] { return app_.lines.size(); }) << " lines";
+    EXPECT_TRUE(app_.log_has("input flood from"));
+    // The queue never held more than its cap plus what one slice (256
+    // compressed bytes) inflates to, at most the Decompressor's 16 KiB floor;
+    // the flood is ~100 KB.
+    EXPECT_LE(most_queued.load(), cfg.max_input_queue + 16 * 1024 + 64) << "the flood bypassed the input queue";
+    app_.locked([&] {
+        for (int i = 0; i < count; ++i)
+            if (app_.lines[i] != "line " + std::to_string(i) + " of the flood")
+                return ADD_FAILURE() << "line " << i << " is " << app_.lines[i], 0;
+        return 0;
+    });
+}
+
+// A decompression bomb drops the link with a log line naming it.
+TEST_P(CommLoop, mccp3_bomb_drops_the_link_with_a_log_line) {
+    start();
+    socket_fd_t c = client();
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\xff\xfb\x57", got));
+    std::string zeros(8 << 20, '\0');
+    z_stream z{};
+    ASSERT_EQ(deflateInit(&z, 9), Z_OK);
+    std::string packed(deflateBound(&z, static_cast<uLong>(zeros.size())), '\0');
+    z.next_in = reinterpret_cast<Bytef *>(zeros.data());
+    z.avail_in = static_cast<uInt>(zeros.size());
+    z.next_out = reinterpret_cast<Bytef *>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    ASSERT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+    packed.resize(packed.size() - z.avail_out);
+    deflateEnd(&z);
+    send(c, "\xff\xfd\x57\xff\xfa\x57\xff\xf0" + packed);
+    EXPECT_TRUE(eventually([&] { return app_.log_has("MCCP3: decompression bomb"); }));
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads + app_.disconnects; }) == 1; }));
+    EXPECT_TRUE(read_until(c, "never", got, 2000) == false);  // closed, nothing more
+}
+#endif
+
 std::vector<std::string> backends() {
     std::vector<std::string> out;
     for (const char *const *b = io_reactor_backends(); b && *b; ++b) out.emplace_back(*b);

@@ -38,6 +38,20 @@ struct Recorder : TelnetHandler {
         return {{"NAME", "Test"}, {"PLAYERS", "3"}};
     }
     void telnet_command(std::uint8_t c) override { commands.push_back(c); }
+    comm::msdp::Variables msdp_values;
+    std::vector<std::string> failures, protocol_errors;
+    std::vector<std::string> telnet_msdp_names() override {
+        std::vector<std::string> n;
+        for (const auto &kv : msdp_values) n.push_back(kv.first);
+        return n;
+    }
+    bool telnet_msdp_value(std::string_view name, comm::msdp::Value &out) override {
+        for (const auto &kv : msdp_values)
+            if (kv.first == name) return out = kv.second, true;
+        return false;
+    }
+    void telnet_input_failed(std::string_view why) override { failures.emplace_back(why); }
+    void telnet_protocol_error(std::string_view why) override { protocol_errors.emplace_back(why); }
     std::string take() { return std::exchange(sent, {}); }
 };
 
@@ -329,7 +343,11 @@ TEST_F(TelnetTest, mssp_variables_sent_when_client_enables_mssp) {
     feed(bytes({IAC, DO, OPT_MSSP}));
     std::string expect = bytes({IAC, WILL, OPT_MSSP, IAC, SB, OPT_MSSP, MSSP_VAR}) + "NAME" +
                          bytes({MSSP_VAL}) + "Test" + bytes({MSSP_VAR}) + "PLAYERS" +
-                         bytes({MSSP_VAL}) + "3" + bytes({IAC, SE});
+                         bytes({MSSP_VAL}) + "3" +
+                         // the protocol keys of the MSSP spec, from the policy
+                         bytes({MSSP_VAR}) + "GMCP" + bytes({MSSP_VAL}) + "1" +
+                         bytes({MSSP_VAR}) + "MSDP" + bytes({MSSP_VAL}) + "1" +
+                         bytes({MSSP_VAR}) + "MCCP" + bytes({MSSP_VAL}) + "1" + bytes({IAC, SE});
     EXPECT_EQ(rec.take(), expect);
 }
 
@@ -482,4 +500,242 @@ TEST(TelnetLimit, stats_count_replies_and_subnegotiation_bytes) {
     EXPECT_EQ(t.stats().replies_sent, 2u);
     t.feed(bytes({IAC, SB, OPT_GMCP, 'a', 'b', 'c', IAC, SE}), d);
     EXPECT_EQ(t.stats().subnegotiation_bytes, 4u);  // the payload and the IAC of IAC SE
+}
+
+// ---- NEW-ENVIRON / MNES --------------------------------------------------
+
+namespace {
+namespace ne = comm::newenv;
+
+std::string sb(int option, const std::string &payload) {
+    std::string out = bytes({IAC, SB, option});
+    for (char c : payload) {
+        out += c;
+        if (static_cast<std::uint8_t>(c) == IAC) out += c;
+    }
+    return out + bytes({IAC, SE});
+}
+
+std::string mnes_is(std::initializer_list<std::pair<const char *, const char *>> vars, int kind = ne::IS) {
+    std::string p(1, static_cast<char>(kind));
+    for (auto [n, v] : vars) p += bytes({ne::VAR}) + n + bytes({ne::VALUE}) + v;
+    return sb(OPT_NEW_ENVIRON, p);
+}
+}  // namespace
+
+TEST_F(TelnetTest, start_offers_new_environ_msdp_and_mccp3) {
+    tn.start();
+    std::string s = rec.take();
+    EXPECT_NE(s.find(bytes({IAC, DO, OPT_NEW_ENVIRON})), std::string::npos);
+    EXPECT_NE(s.find(bytes({IAC, WILL, OPT_MSDP})), std::string::npos);
+    EXPECT_EQ(s.find(bytes({IAC, WILL, OPT_MCCP3})) != std::string::npos, comm::Decompressor::available());
+}
+
+TEST_F(TelnetTest, policy_can_turn_off_new_environ_msdp_and_mccp3) {
+    Recorder r;
+    Telnet t(r, Telnet::Policy{.mccp3 = false, .msdp = false, .new_environ = false});
+    t.start();
+    EXPECT_EQ(r.sent.find(bytes({IAC, DO, OPT_NEW_ENVIRON})), std::string::npos);
+    EXPECT_EQ(r.sent.find(bytes({IAC, WILL, OPT_MSDP})), std::string::npos);
+    EXPECT_EQ(r.sent.find(bytes({IAC, WILL, OPT_MCCP3})), std::string::npos);
+    r.take();
+    std::string d;
+    t.feed(bytes({IAC, DO, OPT_MSDP, IAC, DO, OPT_MCCP3, IAC, WILL, OPT_NEW_ENVIRON}), d);
+    EXPECT_EQ(r.take(), bytes({IAC, WONT, OPT_MSDP, IAC, WONT, OPT_MCCP3, IAC, DONT, OPT_NEW_ENVIRON}));
+}
+
+TEST_F(TelnetTest, mnes_will_is_answered_with_send_for_the_mnes_variables) {
+    tn.start();
+    rec.take();
+    feed(bytes({IAC, WILL, OPT_NEW_ENVIRON}));
+    std::string expect = bytes({IAC, SB, OPT_NEW_ENVIRON, ne::SEND});
+    for (const char *n : {"CHARSET", "CLIENT_NAME", "CLIENT_VERSION", "MTTS", "TERMINAL_TYPE", "IPADDRESS"})
+        expect += bytes({ne::VAR}) + n;
+    EXPECT_EQ(rec.take(), expect + bytes({IAC, SE}));
+}
+
+TEST_F(TelnetTest, mnes_is_then_info_fill_client_info_split_at_every_byte) {
+    tn.start();
+    feed_bytewise(bytes({IAC, WILL, OPT_NEW_ENVIRON}) +
+                  mnes_is({{"CLIENT_NAME", "MUDLET"}, {"CLIENT_VERSION", "4.17.2"}, {"CHARSET", "UTF-8"},
+                           {"TERMINAL_TYPE", "ANSI-TRUECOLOR"}, {"MTTS", "2825"}, {"IPADDRESS", "10.1.2.3"}}) +
+                  mnes_is({{"CHARSET", "ASCII"}}, ne::INFO) + "look\r\n");
+    const ClientInfo &c = tn.client();
+    EXPECT_TRUE(c.mnes);
+    EXPECT_EQ(c.mnes_values.client_name, "MUDLET");
+    EXPECT_EQ(c.mnes_values.client_version, "4.17.2");
+    EXPECT_EQ(c.mnes_values.charset, "ASCII");  // INFO updated it
+    EXPECT_EQ(c.mnes_values.terminal_type, "ANSI-TRUECOLOR");
+    EXPECT_TRUE(c.mnes_values.has_mtts);
+    EXPECT_EQ(c.mnes_values.mtts, 2825u);
+    EXPECT_EQ(c.mnes_values.ip_address, "10.1.2.3");
+    EXPECT_EQ(data, "look\r\n");
+}
+
+TEST_F(TelnetTest, mnes_values_are_made_printable_and_bounded) {
+    feed(bytes({IAC, WILL, OPT_NEW_ENVIRON}) +
+         mnes_is({{"CLIENT_NAME", "EVIL\x1b[2J\xff"}, {"CLIENT_VERSION", std::string(200, 'v').c_str()}}));
+    const ClientInfo &c = tn.client();
+    EXPECT_EQ(c.mnes_values.client_name, "EVIL?[2J?");
+    EXPECT_EQ(c.mnes_values.client_version, std::string(64, 'v'));
+}
+
+TEST_F(TelnetTest, mnes_malformed_is_reported_and_changes_nothing) {
+    feed(bytes({IAC, WILL, OPT_NEW_ENVIRON}) + mnes_is({{"CLIENT_NAME", "OK"}}));
+    // VALUE with no variable; an unknown message type; an ESC at the end
+    feed(sb(OPT_NEW_ENVIRON, bytes({ne::IS, ne::VALUE}) + "x"));
+    feed(sb(OPT_NEW_ENVIRON, bytes({7, ne::VAR}) + "CLIENT_NAME"));
+    feed(sb(OPT_NEW_ENVIRON, bytes({ne::IS, ne::VAR}) + "CLIENT_NAME" + bytes({ne::VALUE}) + "X" + bytes({ne::ESC})));
+    EXPECT_EQ(rec.protocol_errors.size(), 3u);
+    EXPECT_EQ(tn.client().mnes_values.client_name, "OK");
+    for (const std::string &e : rec.protocol_errors) EXPECT_EQ(e.rfind("NEW-ENVIRON: ", 0), 0u) << e;
+}
+
+TEST_F(TelnetTest, mnes_is_ignored_unless_the_client_agreed) {
+    feed(mnes_is({{"CLIENT_NAME", "SNEAKY"}}));
+    EXPECT_FALSE(tn.client().mnes);
+    EXPECT_EQ(tn.client().mnes_values.client_name, "");
+}
+
+TEST_F(TelnetTest, mnes_send_from_the_client_is_not_an_answer) {
+    feed(bytes({IAC, WILL, OPT_NEW_ENVIRON}));
+    rec.take();
+    feed(sb(OPT_NEW_ENVIRON, bytes({ne::SEND, ne::VAR}) + "USER"));
+    EXPECT_FALSE(tn.client().mnes);
+    EXPECT_EQ(rec.take(), "");
+}
+
+// ---- MSDP -------------------------------------------------------------------
+
+namespace {
+namespace md = comm::msdp;
+
+std::string msdp_cmd(const std::string &name, std::initializer_list<const char *> args) {
+    std::string p = bytes({md::VAR}) + name;
+    if (args.size() == 1) {
+        p += bytes({md::VAL}) + *args.begin();
+    } else {
+        p += bytes({md::VAL, md::ARRAY_OPEN});
+        for (const char *a : args) p += bytes({md::VAL}) + a;
+        p += bytes({md::ARRAY_CLOSE});
+    }
+    return sb(OPT_MSDP, p);
+}
+
+std::string msdp_var(const std::string &name, const md::Value &v) { return sb(OPT_MSDP, md::encode(name, v)); }
+
+struct MsdpTest : TelnetTest {
+    void SetUp() override {
+        rec.msdp_values = {{"ROOM_NAME", md::Value::string("The Lobby")},
+                           {"PLAYERS", md::Value::string("2")}};
+        feed(bytes({IAC, DO, OPT_MSDP}));
+        rec.take();
+    }
+};
+}  // namespace
+
+TEST_F(MsdpTest, do_msdp_enables_it_and_the_client_info_says_so) {
+    EXPECT_TRUE(tn.local_enabled(OPT_MSDP));
+    EXPECT_TRUE(tn.client().msdp);
+}
+
+TEST_F(MsdpTest, list_answers_every_standard_list) {
+    feed(msdp_cmd("LIST", {"COMMANDS"}));
+    EXPECT_EQ(rec.take(), sb(OPT_MSDP, md::encode_list("COMMANDS", {"LIST", "REPORT", "RESET", "SEND", "UNREPORT"})));
+    feed(msdp_cmd("LIST", {"LISTS"}));
+    EXPECT_EQ(rec.take(), sb(OPT_MSDP, md::encode_list("LISTS", {"COMMANDS", "LISTS", "CONFIGURABLE_VARIABLES",
+                                                                 "REPORTABLE_VARIABLES", "REPORTED_VARIABLES",
+                                                                 "SENDABLE_VARIABLES"})));
+    feed(msdp_cmd("LIST", {"REPORTABLE_VARIABLES", "SENDABLE_VARIABLES"}));
+    EXPECT_EQ(rec.take(), sb(OPT_MSDP, md::encode_list("REPORTABLE_VARIABLES", {"ROOM_NAME", "PLAYERS"})) +
+                              sb(OPT_MSDP, md::encode_list("SENDABLE_VARIABLES", {"ROOM_NAME", "PLAYERS"})));
+    feed(msdp_cmd("LIST", {"CONFIGURABLE_VARIABLES"}));
+    EXPECT_NE(rec.take().find("CLIENT_NAME"), std::string::npos);
+    feed(msdp_cmd("LIST", {"REPORTED_VARIABLES"}));
+    EXPECT_EQ(rec.take(), sb(OPT_MSDP, md::encode_list("REPORTED_VARIABLES", {})));
+    feed(msdp_cmd("LIST", {"NO_SUCH_LIST"}));
+    EXPECT_EQ(rec.take(), "");
+}
+
+TEST_F(MsdpTest, report_sends_the_value_then_every_change_until_unreport) {
+    feed(msdp_cmd("REPORT", {"ROOM_NAME", "NO_SUCH_VAR"}));
+    EXPECT_EQ(rec.take(), msdp_var("ROOM_NAME", md::Value::string("The Lobby")));
+    EXPECT_TRUE(tn.msdp_reported("ROOM_NAME"));
+    EXPECT_FALSE(tn.msdp_reported("NO_SUCH_VAR"));  // only names the application has
+    tn.msdp_changed("ROOM_NAME", md::Value::string("Garden"));
+    EXPECT_EQ(rec.take(), msdp_var("ROOM_NAME", md::Value::string("Garden")));
+    tn.msdp_changed("PLAYERS", md::Value::string("3"));  // not reported
+    EXPECT_EQ(rec.take(), "");
+    feed(msdp_cmd("LIST", {"REPORTED_VARIABLES"}));
+    EXPECT_EQ(rec.take(), sb(OPT_MSDP, md::encode_list("REPORTED_VARIABLES", {"ROOM_NAME"})));
+    feed(msdp_cmd("UNREPORT", {"ROOM_NAME"}));
+    tn.msdp_changed("ROOM_NAME", md::Value::string("Hall"));
+    EXPECT_EQ(rec.take(), "");
+}
+
+TEST_F(MsdpTest, reset_and_dont_msdp_forget_the_reports) {
+    feed(msdp_cmd("REPORT", {"ROOM_NAME", "PLAYERS"}));
+    feed(msdp_cmd("RESET", {"REPORTABLE_VARIABLES"}));
+    EXPECT_FALSE(tn.msdp_reported("ROOM_NAME"));
+    feed(msdp_cmd("REPORT", {"PLAYERS"}));
+    feed(bytes({IAC, DONT, OPT_MSDP}));
+    EXPECT_FALSE(tn.msdp_reported("PLAYERS"));
+    rec.take();
+    tn.msdp_changed("PLAYERS", md::Value::string("9"));
+    EXPECT_EQ(rec.take(), "");
+}
+
+TEST_F(MsdpTest, send_sends_once_tables_included) {
+    rec.msdp_values.emplace_back("ROOM", md::Value::make_table({{"NAME", md::Value::string("Lobby")},
+                                                                {"EXITS", md::Value::make_table({})}}));
+    feed(msdp_cmd("SEND", {"ROOM"}));
+    EXPECT_EQ(rec.take(), msdp_var("ROOM", rec.msdp_values.back().second));
+    EXPECT_FALSE(tn.msdp_reported("ROOM"));
+}
+
+TEST_F(MsdpTest, client_set_variables_are_kept_printable_and_bounded) {
+    feed(sb(OPT_MSDP, bytes({md::VAR}) + "CLIENT_NAME" + bytes({md::VAL}) + "TINTIN++" + bytes({md::VAR}) +
+                          "CLIENT_VERSION" + bytes({md::VAL}) + "2.02\x1b[31m"));
+    ASSERT_EQ(tn.client().msdp_client.size(), 2u);
+    EXPECT_EQ(tn.client().msdp_client[0], (std::pair<std::string, std::string>{"CLIENT_NAME", "TINTIN++"}));
+    EXPECT_EQ(tn.client().msdp_client[1].second, "2.02?[31m");
+    feed(sb(OPT_MSDP, bytes({md::VAR}) + "CLIENT_NAME" + bytes({md::VAL}) + std::string(300, 'x')));
+    EXPECT_EQ(tn.client().msdp_client[0].second, std::string(Telnet::kMsdpValueLength, 'x'));
+    for (int i = 0; i < 40; ++i)
+        feed(sb(OPT_MSDP, bytes({md::VAR}) + "V" + std::to_string(i) + bytes({md::VAL}) + "1"));
+    EXPECT_EQ(tn.client().msdp_client.size(), Telnet::kMsdpClientVars);
+}
+
+TEST_F(MsdpTest, malformed_too_deep_and_oversized_messages_are_ignored) {
+    feed(sb(OPT_MSDP, bytes({md::VAL}) + "x"));  // no VAR
+    std::string deep = bytes({md::VAR}) + "REPORT" + bytes({md::VAL});
+    for (int i = 0; i < 20; ++i) deep += bytes({md::TABLE_OPEN, md::VAR}) + "k" + bytes({md::VAL});
+    feed(sb(OPT_MSDP, deep));
+    feed(sb(OPT_MSDP, bytes({md::VAR}) + "REPORT" + bytes({md::VAL, md::TABLE_OPEN, md::VAR}) + "a" +
+                          bytes({md::VAL}) + "b" + bytes({md::TABLE_CLOSE})));  // arguments not strings
+    ASSERT_EQ(rec.protocol_errors.size(), 3u);
+    EXPECT_NE(rec.protocol_errors[1].find("deeper"), std::string::npos) << rec.protocol_errors[1];
+    // Longer than max_subnegotiation: dropped whole, no reply, no error callback needed.
+    feed(sb(OPT_MSDP, bytes({md::VAR}) + "LIST" + bytes({md::VAL}) + "COMMANDS" + std::string(9000, 'x')));
+    EXPECT_EQ(rec.take(), "");
+    EXPECT_TRUE(tn.client().msdp_client.empty());
+    feed(msdp_cmd("LIST", {"COMMANDS"}));  // and the session goes on
+    EXPECT_NE(rec.take(), "");
+}
+
+TEST_F(MsdpTest, a_message_of_many_commands_is_read_only_in_part) {
+    std::string p;
+    for (int i = 0; i < 100; ++i) p += bytes({md::VAR}) + "LIST" + bytes({md::VAL}) + "COMMANDS";
+    feed(sb(OPT_MSDP, p));
+    std::string one = sb(OPT_MSDP, md::encode_list("COMMANDS", {"LIST", "REPORT", "RESET", "SEND", "UNREPORT"}));
+    EXPECT_EQ(rec.take().size(), 32 * one.size());
+    ASSERT_EQ(rec.protocol_errors.size(), 1u);
+}
+
+TEST_F(TelnetTest, msdp_is_ignored_unless_the_client_agreed) {
+    rec.msdp_values = {{"PLAYERS", md::Value::string("2")}};
+    feed(msdp_cmd("REPORT", {"PLAYERS"}));
+    EXPECT_EQ(rec.take(), "");
+    tn.msdp_changed("PLAYERS", md::Value::string("3"));
+    EXPECT_EQ(rec.take(), "");
 }
