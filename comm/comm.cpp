@@ -39,7 +39,7 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         if (!console)
             tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{
                 .mccp2 = c.cfg_.mccp && Compressor::available() && !ws,
-                .mccp3 = c.cfg_.mccp3 && !ws,  // no MCCP of either kind over WebSocket
+                .mccp3 = c.cfg_.mccp3,
                 .msdp = c.cfg_.msdp,
                 .max_option_changes = c.cfg_.max_option_changes});
     }
@@ -653,7 +653,7 @@ void Comm::on_socket_input(Link &link, std::string_view bytes) {
         close_link(link);
     } else if (link.user) {
         link.eof = true;
-        if (link.commands.empty()) lose_link(link, "closed by peer");
+        if (link.commands.empty() && link.held.empty()) lose_link(link, "closed by peer");
         else update_interest(link);
     } else {
         close_link(link);
