@@ -39,7 +39,7 @@ struct Link final : Endpoint, telnet::TelnetHandler {
         if (!console)
             tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{
                 .mccp2 = c.cfg_.mccp && Compressor::available() && !ws,
-                .mccp3 = c.cfg_.mccp3,
+                .mccp3 = c.cfg_.mccp3 && !ws,  // no MCCP of either kind over WebSocket
                 .msdp = c.cfg_.msdp,
                 .max_option_changes = c.cfg_.max_option_changes});
     }
