@@ -28,10 +28,16 @@ CONNS_PER_HOLDER = 9500
 
 FULL = dict(runs=5, tp_conns=1000, tp_sizes=[64, 16384], tp_warmup=0.5, tp_duration=3.0,
             idle_levels=[100, 1000, 10000, 19000], lat_warmup=0.3, lat_duration=2.0,
-            accept_count=10000, accept_concurrency=64)
+            accept_count=10000, accept_concurrency=64, mud_users=[100, 1000, 10000], mud_duration=3.0)
 SMOKE = dict(runs=1, tp_conns=20, tp_sizes=[64, 16384], tp_warmup=0.05, tp_duration=0.15,
              idle_levels=[10, 200], lat_warmup=0.05, lat_duration=0.15,
-             accept_count=300, accept_concurrency=16)
+             accept_count=300, accept_concurrency=16, mud_users=[10, 50], mud_duration=0.5)
+# A run is quiet when the 1-minute load average is at most this at the start
+# and other processes used at most QUIET_OTHERS_CPU of the machine during it
+# (the benchmark's own server and load keep up to 2 CPUs busy, so the load
+# average at the end says more about the benchmark than about the others).
+QUIET_LOAD = 1.5
+QUIET_OTHERS_CPU = 0.10
 
 
 class BenchError(Exception):
@@ -174,7 +180,9 @@ class Bench:
         self.logdir = logdir
         self.peers = peers
         self.results = {name: {} for name, _ in peers}
+        self.mud = {}  # backend -> metric -> [values]
         self.failures = []
+        self.workloads = ["throughput", "idle", "accept", "mud"]
 
     def record(self, peer, metric, value):
         self.results[peer].setdefault(metric, []).append(value)
@@ -250,7 +258,11 @@ class Bench:
                      ("accept", self.accept_rate)]
         # Runs are the outer loop so slow drift of the machine spreads over
         # every peer instead of favouring whichever ran first.
+        workloads = [w for w in workloads if w[0] in self.workloads]
         for run in range(self.cfg["runs"]):
+            if "mud" in self.workloads:
+                import mud  # noqa: E402 (same directory)
+                mud.run(self, run)
             for peer, argv in self.peers:
                 for wname, fn in workloads:
                     t0 = time.monotonic()
@@ -278,6 +290,21 @@ def discover_peers(build):
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def busy_jiffies():
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def own_cpu_seconds():
+    """CPU time of this script and every child it has waited for."""
+    import resource as r
+    return sum(getattr(r.getrusage(w), f) for w in (r.RUSAGE_SELF, r.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
 
 
 def machine_facts():
@@ -321,6 +348,9 @@ def main():
     ap.add_argument("--runs", type=int)
     ap.add_argument("--peers", help="comma-separated subset of peers")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")
+    ap.add_argument("--workloads", help="comma-separated subset of: throughput,idle,accept,mud")
+    ap.add_argument("--allow-noisy", action="store_true",
+                    help="run and write the report even on a busy machine; it is marked NOISY")
     a = ap.parse_args()
 
     cfg = dict(SMOKE if a.smoke else FULL)
@@ -333,7 +363,15 @@ def main():
         cfg["idle_levels"] = [n for n in cfg["idle_levels"] if n not in too_many]
         print("warning: open-file limit %d: skipping idle levels %s" % (fd_limit, too_many), file=sys.stderr)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = a.out or (tempfile.mkdtemp(prefix="ior-bench-") if a.smoke else os.path.join(root, "docs"))
+    docs = os.path.join(root, "docs")
+    out = a.out or (tempfile.mkdtemp(prefix="ior-bench-") if a.smoke else docs)
+    to_docs = os.path.abspath(out) == os.path.abspath(docs)
+    load1 = float(loadavg().split()[0])
+    if to_docs and load1 > QUIET_LOAD and not a.allow_noisy:
+        print("refusing to measure for docs/: load average %s (quiet means <= %.1f); "
+              "wait, or pass --allow-noisy (the report is then marked NOISY), or --out DIR"
+              % (loadavg(), QUIET_LOAD), file=sys.stderr)
+        return 3
     os.makedirs(out, exist_ok=True)
     logdir = tempfile.mkdtemp(prefix="ior-bench-logs-")
 
@@ -347,13 +385,35 @@ def main():
     load_before = loadavg()
     started = time.monotonic()
     bench = Bench(a.build, cfg, logdir, peers)
+    if a.workloads:
+        bench.workloads = a.workloads.split(",")
+    busy0, total0 = busy_jiffies()
+    own0 = own_cpu_seconds()
     bench.run()
     elapsed = time.monotonic() - started
+    busy1, total1 = busy_jiffies()
+    tick = os.sysconf("SC_CLK_TCK")
+    # Machine-wide busy CPU time minus our own (servers and load generators
+    # are all waited-for children), as a share of all CPUs over the run.
+    others = max(0.0, ((busy1 - busy0) / tick - (own_cpu_seconds() - own0)) / ((total1 - total0) / tick or 1))
+    load_after = loadavg()
+    noisy_why = []
+    if load1 > QUIET_LOAD:
+        noisy_why.append("load average %.2f at start (quiet: <= %.1f)" % (load1, QUIET_LOAD))
+    if others > QUIET_OTHERS_CPU:
+        noisy_why.append("other processes used %.0f%% of the CPUs during the run (quiet: <= %.0f%%)"
+                         % (100 * others, 100 * QUIET_OTHERS_CPU))
+    if noisy_why and to_docs and not a.allow_noisy:
+        out = tempfile.mkdtemp(prefix="ior-bench-noisy-")
+        print("the machine was busy (%s): docs/ left alone, report in %s" % ("; ".join(noisy_why), out),
+              file=sys.stderr)
 
     import report  # noqa: E402 (same directory; kept apart so the measuring code stays short)
     facts = machine_facts()
-    facts["load"] = "%s at start, %s at end" % (load_before, loadavg())
-    data = dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=facts,
+    facts["load"] = "%s at start, %s at end; other processes used %.0f%% of the CPUs during the run" % (
+        load_before, load_after, 100 * others)
+    data = dict(command=a.command, smoke=a.smoke, cfg=cfg, facts=facts, noisy=noisy_why,
+                workloads=bench.workloads, mud=bench.mud,
                 peers=[p for p, _ in peers], results=bench.results, failures=bench.failures,
                 elapsed=elapsed, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     # Kept beside the logs so the report can be rewritten without rerunning:

@@ -124,8 +124,54 @@ def summary(d):
     return out
 
 
+def mud_cases(d):
+    """(label, backend, variant) rows of the MUD table, in a fixed order."""
+    return [("%s, MCCP2 %s" % (b, "on" if v == "mccp" else "off"), b, v)
+            for b in sorted(d.get("mud", {})) for v in ("plain", "mccp")]
+
+
+def mud_table(d):
+    mud, levels = d.get("mud", {}), d["cfg"].get("mud_users", [])
+    if not mud:
+        return ["(not measured in this run)"]
+    head = "| backend | " + " | ".join("CPU µs/line @%s | p99 ms @%s" % (f"{n:,}", f"{n:,}") for n in levels) + \
+           " | delivered |"
+    lines = [head, "|---|" + "---:|---:|" * len(levels) + "---:|"]
+    for label, b, v in mud_cases(d):
+        m = mud[b]
+        cells = []
+        for n in levels:
+            cells += [cell(m.get("mud%d_%s_cpu_us" % (n, v)), "{:,.2f}"),
+                      cell(m.get("mud%d_%s_p99_ms" % (n, v)), "{:,.1f}")]
+        worst = min((median(m.get("mud%d_%s_delivered_pct" % (n, v), [])) or 0) for n in levels)
+        lines.append("| %s | %s | %.1f%% |" % (label, " | ".join(cells), worst))
+    lines += ["", "What MCCP2 costs (server CPU per delivered line, on ÷ off, same backend and run set):", ""]
+    for b in sorted(mud):
+        parts = []
+        for n in levels:
+            on = median(mud[b].get("mud%d_mccp_cpu_us" % n, []))
+            off = median(mud[b].get("mud%d_plain_cpu_us" % n, []))
+            if on and off:
+                parts.append("%.2f× at %s users" % (on / off, f"{n:,}"))
+        lines.append("- %s: %s." % (b, ", ".join(parts) or "—"))
+    if len(mud) > 1:
+        lines += ["", "io_uring ÷ epoll, server CPU per delivered line:", ""]
+        for v in ("plain", "mccp"):
+            parts = []
+            for n in levels:
+                a = median(mud.get("io_uring", {}).get("mud%d_%s_cpu_us" % (n, v), []))
+                e = median(mud.get("epoll", {}).get("mud%d_%s_cpu_us" % (n, v), []))
+                if a and e:
+                    parts.append("%.2f× at %s users" % (a / e, f"{n:,}"))
+            lines.append("- MCCP2 %s: %s." % ("on" if v == "mccp" else "off", ", ".join(parts) or "—"))
+    return lines
+
+
 def raw_runs(d):
     lines = ["<details><summary>Every run (raw values)</summary>", "", "```"]
+    for b, metrics in sorted(d.get("mud", {}).items()):
+        for metric in sorted(metrics):
+            lines.append("mud-%-10s %-26s %s" % (b, metric, ", ".join("%.2f" % v for v in metrics[metric])))
     for p in d["peers"]:
         for metric in sorted(d["results"][p]):
             vals = ", ".join("%.1f" % v for v in d["results"][p][metric])
@@ -139,6 +185,8 @@ def plot(out, d):
         return []
     r, peers, levels = d["results"], d["peers"], d["cfg"]["idle_levels"]
     made = []
+    if not any(r[p].get("tp64_msgs") or r[p].get("idle%d_p50" % levels[0]) for p in peers):
+        return plot_mud(out, d)  # a run of other workloads only
     idle_dat = os.path.join(out, "idle.dat")
     with open(idle_dat, "w") as f:
         for p in peers:
@@ -186,13 +234,53 @@ plot '{tp}' using 2:xtic(1) title '64 B', '' using 3 title '16 KiB'
         d["failures"].append("gnuplot: " + res.stderr.strip()[-300:])
     os.remove(idle_dat)
     os.remove(tp_dat)
-    return made
+    return made + plot_mud(out, d)
+
+
+def plot_mud(out, d):
+    mud, levels = d.get("mud", {}), d["cfg"].get("mud_users", [])
+    if not mud or not levels:
+        return []
+    dat = os.path.join(out, "mud.dat")
+    with open(dat, "w") as f:
+        for label, b, v in mud_cases(d):
+            f.write('"%s"\n' % label)
+            for n in levels:
+                c = median(mud[b].get("mud%d_%s_cpu_us" % (n, v), []))
+                if c is not None:
+                    f.write("%d %.3f\n" % (n, c))
+            f.write("\n\n")
+    script = """
+set terminal pngcairo size 900,520 font "sans,10" noenhanced
+set output '{out}/bench_mud.png'
+set title 'ior-mud: server CPU per delivered line, N users in one room (median)'
+set logscale x
+set xrange [{xmin}:{xmax}]
+set yrange [0:*]
+set xlabel 'logged-in users'
+set ylabel 'server CPU µs per delivered line'
+set key outside right
+set grid
+plot for [i=0:{last}] '{dat}' index i using 1:2 with linespoints lw 2 title columnheader(1)
+""".format(out=out, dat=dat, last=len(mud_cases(d)) - 1, xmin=levels[0] / 2, xmax=levels[-1] * 2)
+    res = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    os.remove(dat)
+    if res.returncode != 0:
+        d["failures"].append("gnuplot (mud): " + res.stderr.strip()[-300:])
+        return []
+    return ["bench_mud.png"]
 
 
 def write(out, d):
     cfg, f = d["cfg"], d["facts"]
+    os.makedirs(out, exist_ok=True)
     pngs = plot(out, d)
-    md = ["# Benchmarks", "",
+    noisy = d.get("noisy") or []
+    md = ["# Benchmarks", ""]
+    if noisy:
+        md += ["> **NOISY: measured on a busy machine (%s). The ratios are indicative only; "
+               "rerun `%s` on a quiet machine.**" % ("; ".join(noisy), d["command"].replace(" --allow-noisy", "")), ""]
+    md += [
           "Generated by `bench/run` on %s%s; the run took %.0f s." % (
               d["date"], " (**smoke mode: tiny counts, not results**)" if d["smoke"] else "", d["elapsed"]),
           "", "Reproduce with exactly:", "", "```", d["command"], "```", "",
@@ -233,7 +321,18 @@ def write(out, d):
           "per-handle accounting, and `contexts_live` (operation contexts the backend holds, e.g. io_uring "
           "requests in flight). Kernel socket buffers are not in RSS.",
           "4. **Accept rate**: %s short connections (connect, 1-byte echo, close), %d in flight; "
-          "connections per second." % (f"{cfg['accept_count']:,}", cfg["accept_concurrency"]), "",
+          "connections per second." % (f"{cfg['accept_count']:,}", cfg["accept_concurrency"]),
+          "5. **MUD** (`bench/mud.py`, `bench/mudload.cpp`): `ior-mud` itself on each backend, %s users "
+          "logged in to its one room (split over processes of at most 9,500, each from its own 127.0.0.x); "
+          "up to 3 of them say a line every 100 ms (1 speaker at 10,000 users: the offered fan-out stays "
+          "at or under 100,000 lines/s) for %.1f s, and every line goes to everyone else. Measured: the "
+          "server's CPU time from the start signal to the end of a 1 s drain ÷ lines delivered "
+          "(CPU µs/line), and the delivery latency from the say's send to the line's arrival at another "
+          "user (p99, 16 buckets per doubling, so ±4%%), with MCCP2 off (the client refuses it) and on "
+          "(every user has its own zlib stream). “delivered” is the worst case's share of the lines owed "
+          "(said × (N − 1)) that arrived. A room of more than 100 is a crowd: the talker announces no "
+          "arrivals there (otherwise 10,000 logins are 50 million notices)." % (
+              ", ".join(f"{n:,}" for n in cfg.get("mud_users", [])), cfg.get("mud_duration", 0)), "",
           "Cells are the median of %d run(s) with [min–max]; “vs raw” is the ratio of medians to raw-epoll "
           "(higher is better for rates, lower for memory and CPU). "
           "**Server CPU µs/msg** (and µs/conn) is the server's CPU time (`/proc/PID/schedstat`) over "
@@ -243,7 +342,8 @@ def write(out, d):
           "## 1. Throughput (%s connections)" % f"{cfg['tp_conns']:,}", ""] + throughput_table(d) + ["",
           "## 2. Idle scale: round trip of one active client (µs)", ""] + idle_table(d) + ["",
           "## 3. Memory per idle connection (bytes)", ""] + memory_table(d) + ["",
-          "## 4. Accept rate (%s short connections)" % f"{cfg['accept_count']:,}", ""] + accept_table(d) + [""]
+          "## 4. Accept rate (%s short connections)" % f"{cfg['accept_count']:,}", ""] + accept_table(d) + [
+          "", "## 5. MUD: ior-mud, N users in one room", ""] + mud_table(d) + [""]
     for png in pngs:
         md += ["![%s](%s)" % (png[:-4], png), ""]
     if d["failures"]:

@@ -31,7 +31,9 @@
  *     `error` set. Either ends reading; the caller then removes the handle.
  *  4. Writes. io_reactor_post_write takes the bytes at once (the caller's
  *     buffer is free when it returns): what the kernel does not accept right
- *     away is copied and queued whole. Nothing is truncated or reordered, and
+ *     away is copied and queued whole (on io_uring, once the loop runs, a
+ *     small write is copied and handed to the kernel by the next wait, in one
+ *     system call with the rest of the turn's I/O). Nothing is truncated or reordered, and
  *     the queue is retried until it is sent or the handle fails (then
  *     EVENT_ERROR, from the next wait). io_reactor_queued_bytes
  *     tells how much is still queued, so a caller can apply backpressure.

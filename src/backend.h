@@ -163,6 +163,13 @@ public:
     virtual int wake() = 0;
 
     virtual void add_stats(io_reactor_stats_t &) const {}
+    // Whether the backend sends h.out itself: the core then only queues
+    // output and calls arm_write, and the backend hands every send of a
+    // loop turn to the kernel in one call (io_uring) instead of the core
+    // calling send() once per write. Such a backend's detach still hands
+    // the kernel the sends it queued, so "write, then remove" keeps its
+    // farewell.
+    virtual bool sends_itself() const { return false; }
     // Whether this backend serves watched handles (readiness mode).
     virtual bool can_watch() const { return true; }
     // Whether a readiness-mode console is a watched handle (the caller reads

@@ -76,6 +76,7 @@ int main(int argc, char **argv) {
     bench::ServerArgs args = bench::parse_server_args(argc, argv);
     io_reactor_config_t cfg{};
     cfg.backend = args.backend.c_str();
+    cfg.max_events = 256;  // the kernel batch raw epoll's loop fetches
     io_reactor_t *r = io_reactor_create_with(&cfg);
     if (!r) {
         std::fprintf(stderr, "echo_ours: backend %s unavailable\n", args.backend.c_str());

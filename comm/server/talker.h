@@ -16,6 +16,10 @@ struct Player;
 
 class Talker final : public comm::Application {
 public:
+    // More players than this in the room besides oneself make a crowd:
+    // arrivals and departures go unannounced, look counts instead of naming.
+    static constexpr std::size_t kCrowd = 100;
+
     Talker(comm::Comm::Logger log) : log_(std::move(log)) {}
     // Also publishes the server-wide MSDP variables (SERVER_ID, UPTIME, PLAYERS).
     void attach(comm::Comm &comm);
@@ -45,6 +49,7 @@ private:
     void client(Player &p);
 
     void to_others(const Player &except, const std::string &text);
+    void announce(const Player &who, const std::string &text);
     void publish_players();
     Player *find(std::string_view name);
 
