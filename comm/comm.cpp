@@ -5,11 +5,14 @@
 #include "mccp.h"
 #include "net.h"
 #include "sanitize.h"
+#include "stack.h"
+#include "tls.h"
 
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <deque>
+#include <filesystem>
 
 namespace comm {
 
@@ -21,19 +24,23 @@ struct Endpoint {
 };
 
 struct Listener : Endpoint {
-    Listener(socket_fd_t f, std::string n) : Endpoint(Kind::listener), fd(f), name(std::move(n)) {}
+    Listener(socket_fd_t f, std::string n, ListenSpec s)
+        : Endpoint(Kind::listener), fd(f), name(std::move(n)), spec(std::move(s)) {}
     socket_fd_t fd;
-    std::string name;
+    std::string name;  // "0.0.0.0:4443 (tls)"
+    ListenSpec spec;   // its layers
 };
 
 struct Link final : Endpoint, telnet::TelnetHandler {
-    Link(Comm &c, socket_fd_t f, bool is_console)
+    // MCCP2 is never offered over WebSocket: browsers' clients have no
+    // zlib stream of their own, and the frames are small lines anyway.
+    Link(Comm &c, socket_fd_t f, bool is_console, bool ws = false)
         : Endpoint(Kind::link), comm(c), fd(f), console(is_console),
           lines(c.cfg_.max_line_length) {
         if (!console)
             tn = std::make_unique<telnet::Telnet>(*this, telnet::Telnet::Policy{
-                .mccp2 = c.cfg_.mccp && Compressor::available(),
-                .mccp3 = c.cfg_.mccp3,
+                .mccp2 = c.cfg_.mccp && Compressor::available() && !ws,
+                .mccp3 = c.cfg_.mccp3 && !ws,  // no MCCP of either kind over WebSocket
                 .msdp = c.cfg_.msdp,
                 .max_option_changes = c.cfg_.max_option_changes});
     }
@@ -69,7 +76,11 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     void telnet_gmcp(std::string_view package, std::string_view data) override {
         if (user) comm.app_.on_gmcp(*user, package, data);
     }
-    std::vector<std::pair<std::string, std::string>> telnet_mssp() override { return comm.app_.mssp(); }
+    std::vector<std::pair<std::string, std::string>> telnet_mssp() override {
+        auto vars = comm.app_.mssp();
+        comm.add_transport_mssp(vars);
+        return vars;
+    }
     std::vector<std::string> telnet_msdp_names() override { return comm.msdp_names(user); }
     bool telnet_msdp_value(std::string_view name, msdp::Value &out) override {
         return comm.msdp_value(user, name, out);
@@ -108,16 +119,29 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     bool eof = false;           // peer closed; run its queued commands, then go
     bool closing = false;       // flushing before close
     bool dead = false;          // removed and closed; freed at the end of the turn
-    // Hot reboot: a transport whose state lives in this process (TLS, when
-    // wired in) cannot be handed to the next one; its player gets a message
-    // and goes net-dead, to reconnect and reattach.
-    // So can a client's MCCP3 stream: its inflate state stays here.
+    // Hot reboot: a transport whose state lives in this process (a TLS
+    // session, a WebSocket's framing) cannot be handed to the next one; its
+    // player gets a message and goes net-dead, to reconnect and reattach.
+    // Nor can a client's MCCP3 stream: its inflate state stays here. A PROXY
+    // layer can go: once its header is read it only passes bytes on.
     bool can_hand_over() const {
-        return !handover::test_keep_links() &&
+        return !handover::test_keep_links() && !stack.find<tls::Layer>() && !stack.find<ws::Layer>() &&
                !(tn && tn->client().mccp3 == telnet::ClientInfo::Mccp3::inflating);
     }
     bool mccp_before_reboot = false;  // stream ended for a reboot; restarted if it fails
     Clock::time_point close_deadline{};
+
+    // The transport layers (empty for a plain telnet listener).
+    Stack stack;
+    std::string listener;        // its listener's name, for log lines
+    bool via_proxy = false;      // behind a proxy: the address comes from the header
+    std::string proxy_peer;      // the proxy's own address, once the header is read
+    bool handshaking = false;    // counted in Comm::handshaking_
+    bool started = false;        // became a session, or was refused or dropped before
+    bool linger = false;         // an answer is on its way: close by shutdown + drain
+    bool draining = false;       // FIN sent; reading and discarding until the peer closes
+    std::size_t drained = 0;
+    Clock::time_point accepted_at{};
 };
 
 namespace {
@@ -156,6 +180,31 @@ constexpr auto reboot_flush_grace = std::chrono::seconds(2);
 constexpr auto adoption_timeout = std::chrono::seconds(10);
 const char *const reboot_line = "The world shimmers...\n";
 const char mccp2_start[] = {'\xff', '\xfa', '\x56', '\xff', '\xf0'};  // IAC SB MCCP2 IAC SE
+// A lingering close (after an HTTP answer or a TLS alert) reads and throws
+// away at most this much, for at most this long, before it closes anyway.
+constexpr std::size_t linger_bytes = 64 * 1024;
+constexpr auto linger_time = std::chrono::seconds(2);
+// Log lines about connections that never became sessions: this many a
+// second, the rest counted (a flood must not flood the log).
+constexpr std::size_t log_burst = 10;
+constexpr const char *selfsigned_cert = "ior-mud-selfsigned.crt";
+constexpr const char *selfsigned_key = "ior-mud-selfsigned.key";
+
+// A layer's error for the log, naming the layer once.
+std::string layer_error(const Transport &t) {
+    std::string prefix = std::string(t.name()) + ":";
+    return t.error().rfind(prefix, 0) == 0 ? t.error() : prefix + " " + t.error();
+}
+
+std::string transport_summary(const Link &l) {
+    std::string s;
+    auto add = [&](const std::string &part) { s += (s.empty() ? "" : ", ") + part; };
+    if (auto *t = l.stack.find<tls::Layer>()) add(t->protocol() + " " + t->cipher());
+    if (auto *w = l.stack.find<ws::Layer>())
+        add("websocket " + (w->protocol().empty() ? std::string("(no subprotocol)") : w->protocol()));
+    if (!l.proxy_peer.empty()) add("via proxy " + l.proxy_peer);
+    return s.empty() ? "telnet" : s;
+}
 
 bool backend_built_in(const std::string &name) {
     for (const char *const *b = io_reactor_backends(); b && *b; ++b)
@@ -183,7 +232,20 @@ const telnet::ClientInfo *User::client() const {
 bool User::compressed() const { return link_ && link_->z; }
 
 std::size_t User::queued_output() const {
-    return link_ && !link_->console ? io_reactor_queued_bytes(comm_.reactor_, link_->fd) : 0;
+    return link_ && !link_->console
+               ? io_reactor_queued_bytes(comm_.reactor_, link_->fd) + link_->stack.buffered()
+               : 0;
+}
+
+std::string User::transport() const {
+    if (!link_) return {};
+    return link_->console ? "console" : transport_summary(*link_);
+}
+
+bool User::secure() const {
+    if (!link_) return false;
+    auto *t = link_->stack.find<tls::Layer>();
+    return t && t->state() == TransportState::open;
 }
 
 std::size_t User::queued_input() const { return link_ ? link_->command_bytes : 0; }
@@ -281,7 +343,59 @@ bool Comm::start(std::string &error) {
     g_signal_reactor.store(reactor_);
     net::on_shutdown_signal(shutdown_from_signal);
     if (handover::supported()) handover::on_reboot_signal(reboot_from_signal);
+    if (!prepare_tls(error)) return false;
     return adoption_ ? adopt(error) : open_listeners(error);
+}
+
+// One context for every TLS listener. With no certificate configured, a
+// self-signed pair is made beside the config file at first start and reused
+// later, so clients that pinned it keep working across restarts; where that
+// directory is not writable (a packaged config under /usr/share), or for the
+// built-in config, the working directory serves.
+bool Comm::prepare_tls(std::string &error) {
+    const bool adopting_tls = adoption_ && std::any_of(adoption_->listeners.begin(), adoption_->listeners.end(),
+                                                       [](const reboot::ListenerState &l) { return l.layers & reboot::layer_tls; });
+    if (!adopting_tls && std::none_of(cfg_.listeners.begin(), cfg_.listeners.end(), [](const ListenSpec &l) { return l.tls; }))
+        return true;
+    std::string cert = cfg_.tls_certificate, key = cfg_.tls_key;
+    if (cert.empty() && !self_signed_pair(cert, key, error)) return false;
+    tls_ = tls::Context::server(cert, key, error);
+    if (!tls_ && !cfg_.tls_certificate.empty()) error = cfg_.origin("tls certificate") + ": " + error;
+    return tls_ != nullptr;
+}
+
+bool Comm::self_signed_pair(std::string &cert, std::string &key, std::string &error) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::vector<fs::path> dirs;
+    if (fs::is_regular_file(cfg_.source, ec)) dirs.push_back(fs::path(cfg_.source).parent_path());
+    dirs.push_back(fs::path());  // the working directory
+    std::string tried;
+    for (const fs::path &dir : dirs) {
+        cert = (dir / selfsigned_cert).string();
+        key = (dir / selfsigned_key).string();
+        std::string shown = fs::absolute(cert, ec).string() + " (key " + fs::absolute(key, ec).string() + ")";
+        if (fs::exists(cert, ec) && fs::exists(key, ec)) {
+            log_("tls: no certificate configured; using the self-signed one made at an earlier start: " + shown);
+            return true;
+        }
+        std::string why;
+        if (tls::make_self_signed(cert, key, "localhost", 3650, why)) {
+            log_("tls: no certificate configured; made a self-signed one (CN localhost, 10 years): " + shown +
+                 "; set 'tls certificate' and 'tls key' to use your own");
+            return true;
+        }
+        tried += (tried.empty() ? "" : "; ") + why;
+    }
+    error = "tls: no certificate configured and cannot make a self-signed one: " + tried +
+            " (set 'tls certificate' and 'tls key')";
+    return false;
+}
+
+// MSSP advertises ports clients connect to directly: not a proxy's.
+void Comm::note_advertised_port(const ListenSpec &spec, int port) {
+    if (spec.tls && !spec.proxy && !tls_port_) tls_port_ = port;
+    if (spec.websocket && !spec.proxy && !websocket_port_) websocket_port_ = port;
 }
 
 bool Comm::open_listeners(std::string &error) {
@@ -298,7 +412,10 @@ bool Comm::open_listeners(std::string &error) {
             return -1;
         }
         int bound = net::local_port(fd);
-        auto l = std::make_unique<Listener>(fd, shown + ":" + std::to_string(bound));
+        std::string layers = spec.layers();
+        auto l = std::make_unique<Listener>(fd, shown + ":" + std::to_string(bound) +
+                                                    (layers.empty() ? "" : " (" + layers + ")"), spec);
+        note_advertised_port(spec, bound);
         if (io_reactor_add_listener(reactor_, fd, context_of(*l)) != 0) {
             error = "cannot register listener " + l->name + ": " +
                     io_reactor_strerror(io_reactor_last_error(reactor_));
@@ -410,12 +527,22 @@ void Comm::dispatch(const io_event_t &ev) {
     if (link.dead) return;
     switch (ev.event_type) {
     case EVENT_READ:
-        on_input(link, std::string_view(static_cast<const char *>(ev.buffer),
-                                        static_cast<std::size_t>(ev.bytes_transferred)));
+        on_socket_input(link, std::string_view(static_cast<const char *>(ev.buffer),
+                                               static_cast<std::size_t>(ev.bytes_transferred)));
         break;
     case EVENT_WRITE:
-        if (link.closing) finish_link(link);
-        else if (link.throttled) check_output(link);
+        if (link.closing && link.linger && !link.draining && !shutting_down_) {
+            // Everything is out: now FIN, then read until the peer closes.
+            if (io_reactor_queued_bytes(reactor_, link.fd) > 0) break;
+            link.draining = true;
+            net::shutdown_write(link.fd);
+            link.close_deadline = now() + linger_time;
+            update_interest(link);
+        } else if (link.closing) {
+            finish_link(link);
+        } else if (link.throttled) {
+            check_output(link);
+        }
         break;
     case EVENT_CLOSE:
         // Commands already received still run (a client may send "quit"
@@ -435,9 +562,12 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     // writes a reply in pieces (telnet verbs, text, GA) and wants each piece
     // out at once, while a bulk user of the reactor may want Nagle.
     net::set_no_delay(fd);
-    auto link = std::make_unique<Link>(*this, fd, false);
+    auto link = std::make_unique<Link>(*this, fd, false, listener.spec.websocket);
     link->address = net::peer_name(fd);
     link->host = Admission::host_of(link->address);
+    link->listener = listener.name;
+    link->via_proxy = listener.spec.proxy;
+    link->accepted_at = now();
     if (io_reactor_add(reactor_, fd, context_of(*link), EVENT_READ) != 0) {
         log_("cannot register connection from " + link->address + ": " +
              io_reactor_strerror(io_reactor_last_error(reactor_)));
@@ -446,9 +576,65 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     }
     Link &l = *link;
     links_.push_back(std::move(link));
-    bool log_it = true;
-    if (std::string why = refusal(l, log_it); !why.empty()) {
-        if (log_it) log_("refused " + l.address + " on " + listener.name + ": " + why);
+    if (l.via_proxy) {
+        // Only a proxy may say who the client is; admission waits for the
+        // header's address (take_proxy_header).
+        if (!cfg_.proxy_trusted.trusts(l.address)) {
+            log_limited("refused " + l.address + " on " + listener.name +
+                        ": not a trusted proxy (see 'proxy trusted')");
+            l.started = true;
+            finish_link(l);
+            return;
+        }
+    } else {
+        bool log_it = true;
+        if (std::string why = refusal(l, log_it); !why.empty()) {
+            if (log_it) log_("refused " + l.address + " on " + listener.name + ": " + why);
+            l.started = true;
+            // Said in plain text only where plain text is the protocol; a
+            // TLS or HTTP client just sees the close.
+            if (listener.spec.layers().empty()) send(l, "Sorry, " + why + ". Try again later.\r\n");
+            close_link(l);
+            return;
+        }
+    }
+    if (build_stack(listener, l) && l.stack.empty()) start_session(l);
+}
+
+// The listener's layers for a new link. Until they are all open the link
+// is no session: it costs a slot among `max handshaking connections` and
+// is dropped at `tls handshake timeout`. False when it was refused.
+bool Comm::build_stack(Listener &listener, Link &l) {
+    const ListenSpec &spec = listener.spec;
+    if (!spec.proxy && !spec.tls && !spec.websocket) return true;
+    if (handshaking_ >= cfg_.max_handshakes) {
+        log_limited("refused " + l.address + " on " + listener.name + ": " + std::to_string(handshaking_) +
+                    " connections are still handshaking ('max handshaking connections')");
+        l.started = true;
+        finish_link(l);
+        return false;
+    }
+    if (spec.proxy) l.stack.push(std::make_unique<proxy::ProxyLayer>());
+    if (spec.tls) l.stack.push(std::make_unique<tls::Layer>(tls_));
+    if (spec.websocket) {
+        ws::Limits limits;
+        limits.max_frame = cfg_.websocket_max_frame;
+        limits.max_message = cfg_.websocket_max_message;
+        l.stack.push(std::make_unique<ws::Layer>(cfg_.websocket_client ? web_files_ : ws::FileLookup(), limits));
+    }
+    l.handshaking = true;
+    ++handshaking_;
+    return true;
+}
+
+// The link's layers are open (or it has none): it becomes a session and
+// the application greets it.
+void Comm::start_session(Link &l) {
+    l.started = true;
+    std::string why = shutting_down_ ? "the server is shutting down"
+                      : users().size() >= cfg_.max_users ? "the server is full" : "";
+    if (!why.empty()) {
+        log_("refused " + l.address + " on " + l.listener + ": " + why);
         send(l, "Sorry, " + why + ". Try again later.\r\n");
         close_link(l);
         return;
@@ -460,9 +646,115 @@ void Comm::accept(Listener &listener, socket_fd_t fd) {
     l.user = user.get();
     User &u = *user;
     users_.push_back(std::move(user));
-    log_("connect " + describe(u) + " on " + listener.name);
+    log_("connect " + describe(u) + " on " + l.listener + (l.stack.empty() ? "" : " [" + transport_summary(l) + "]"));
     l.tn->start();
     if (l.user) app_.on_connect(u);
+}
+
+// Socket bytes through the link's layers; what comes out on top is telnet.
+void Comm::on_socket_input(Link &link, std::string_view bytes) {
+    if (link.draining) {
+        link.drained += bytes.size();
+        if (link.drained > linger_bytes) finish_link(link);
+        return;
+    }
+    if (link.stack.empty()) return on_input(link, bytes);
+    if (link.closing) return;
+    std::string up, down;
+    link.stack.receive(bytes, up, down);
+    post_socket(link, down);
+    if (link.dead) return;
+    if (link.via_proxy && link.proxy_peer.empty() && !take_proxy_header(link)) return;
+    if (const Transport *bad = link.stack.failed()) {
+        // Its last words (a TLS alert, an HTTP error, a close frame) are
+        // already queued: flush them, then go, lingering.
+        link.linger = true;
+        if (link.user) lose_link(link, layer_error(*bad));
+        else drop_unstarted(link, layer_error(*bad));
+        return;
+    }
+    const TransportState st = link.stack.state();
+    if (link.handshaking && st != TransportState::handshaking) handshake_done(link);
+    if (st == TransportState::open && !link.started) start_session(link);
+    if (!up.empty() && link.user && !link.closing && !link.dead) on_input(link, up);
+    if (st != TransportState::closed || link.dead || link.closing) return;
+    // The peer ended the stream (close frame, close_notify), or a web
+    // client's file was served: like an EOF.
+    if (!link.started) {
+        link.started = true;
+        link.linger = true;
+        close_link(link);
+    } else if (link.user) {
+        link.eof = true;
+        if (link.commands.empty() && link.held.empty()) lose_link(link, "closed by peer");
+        else update_interest(link);
+    } else {
+        close_link(link);
+    }
+}
+
+// Behind a proxy, once the header is read: its source is the client's
+// address from now on (logs, `who`, the application, admission). False
+// when the link was refused.
+bool Comm::take_proxy_header(Link &link) {
+    auto *p = link.stack.find<proxy::ProxyLayer>();
+    if (!p || p->state() != TransportState::open) return true;  // waiting, or failed (the caller logs)
+    link.proxy_peer = link.address;
+    if (p->header().has_address()) {
+        link.address = p->header().source;
+        link.host = Admission::host_of(link.address);
+    }
+    bool log_it = true;
+    std::string why = refusal(link, log_it);
+    if (why.empty()) return true;
+    if (log_it) log_("refused " + link.address + " (via proxy " + link.proxy_peer + ") on " + link.listener + ": " + why);
+    link.started = true;
+    if (link.stack.state() == TransportState::open) send(link, "Sorry, " + why + ". Try again later.\r\n");
+    link.linger = true;
+    close_link(link);
+    return false;
+}
+
+void Comm::handshake_done(Link &link) {
+    if (!link.handshaking) return;
+    link.handshaking = false;
+    --handshaking_;
+}
+
+// A connection that failed in its layers before it became a session: one
+// (rate-limited) log line, its last words flushed, a lingering close.
+void Comm::drop_unstarted(Link &link, const std::string &why) {
+    log_limited(link.address + " on " + link.listener + ": " + why);
+    link.started = true;
+    link.linger = true;
+    close_link(link);
+}
+
+void Comm::log_limited(const std::string &line) {
+    const auto t = now();
+    if (t >= log_quiet_until_) {
+        std::string note = log_suppressed_ ? " (" + std::to_string(log_suppressed_) + " similar lines left out)" : "";
+        log_quiet_until_ = t + std::chrono::seconds(1);
+        log_suppressed_ = 0;
+        log_budget_ = log_burst;
+        log_(line + note);
+        --log_budget_;
+    } else if (log_budget_ > 0) {
+        --log_budget_;
+        log_(line);
+    } else {
+        ++log_suppressed_;
+    }
+}
+
+void Comm::add_transport_mssp(std::vector<std::pair<std::string, std::string>> &vars) const {
+    auto add = [&](const char *key, int port) {
+        if (port && std::none_of(vars.begin(), vars.end(), [&](const auto &v) { return v.first == key; }))
+            vars.emplace_back(key, std::to_string(port));
+    };
+    add("TLS", tls_port_);  // Mudlet reads TLS (and SSL, the older name)
+    add("SSL", tls_port_);
+    add("WEBSOCKET", websocket_port_);
 }
 
 // Why `link` may not become a user ("" if it may). A refused connection
@@ -608,8 +900,20 @@ void Comm::run_timers(Clock::time_point now) {
             end_user(u);
         }
     }
+    const auto handshake = std::chrono::seconds(cfg_.handshake_timeout);
     for (auto &l : links_) {
         if (l->dead) continue;
+        if (l->handshaking && !l->closing && now - l->accepted_at > handshake) {
+            const Transport *t = l->stack.handshaking();
+            std::string what = !t ? "handshake" : std::string(t->name()) == "proxy" ? "proxy: no PROXY header"
+                             : std::string(t->name()) == "tls" ? "tls: handshake not done"
+                             : std::string(t->name()) + ": no complete HTTP request";
+            log_limited(l->address + " on " + l->listener + ": " + what + " after " +
+                        std::to_string(cfg_.handshake_timeout) + "s ('tls handshake timeout'); dropped");
+            l->started = true;
+            finish_link(*l);
+            continue;
+        }
         if (l->closing && now >= l->close_deadline) finish_link(*l);
         else if (l->throttled) check_output(*l);
         if (l->spare_z && now - l->spare_since > spare_compressor_keep) l->spare_z.reset();
@@ -629,6 +933,10 @@ void Comm::begin_shutdown() {
     std::size_t count = users_.size();
     for (std::size_t i = 0; i < count; ++i)
         users_[i]->disconnect("\nThe server is shutting down. Goodbye!\n");
+    // Connections still in their handshakes have no one to say goodbye to,
+    // and lingering ones have had their answer (it is out, FIN sent).
+    for (auto &l : links_)
+        if (!l->dead && !l->user && !l->console && (!l->closing || l->draining)) finish_link(*l);
 }
 
 // Links still flushing at the deadline are cut, and every session still
@@ -723,7 +1031,7 @@ void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
         Link &l = *lp;
         if (l.dead || l.closing || !l.user) continue;
         if (!l.can_hand_over()) {
-            l.user->write("\nThe server is restarting and your connection (encryption or compressed input)"
+            l.user->write("\nThe server is restarting and your connection (encryption, WebSocket or compressed input)"
                           " cannot be carried over.\n"
                           "Please reconnect and log in again: your session waits for you.\n");
             lose_link(l, "its transport cannot be handed over");
@@ -779,7 +1087,11 @@ reboot::State Comm::snapshot() {
     reboot::State st;
     st.next_id = next_id_;
     st.app = app_.save_state();
-    for (const auto &l : listeners_) st.listeners.push_back({static_cast<std::int64_t>(l->fd), l->name});
+    for (const auto &l : listeners_) {
+        std::uint32_t layers = (l->spec.proxy ? reboot::layer_proxy : 0) | (l->spec.tls ? reboot::layer_tls : 0) |
+                               (l->spec.websocket ? reboot::layer_websocket : 0);
+        st.listeners.push_back({static_cast<std::int64_t>(l->fd), l->name, layers});
+    }
     const auto t = now();
     auto ms = [&](Clock::time_point since) {
         auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - since).count();
@@ -863,11 +1175,16 @@ bool Comm::adopt(std::string &error) {
     reboot::State st = std::move(*adoption_);
     adoption_.reset();
     for (const auto &ls : st.listeners) {
-        if (ls.layers != 0) {  // listeners here are plain telnet
-            error = "listener " + ls.name + " has transport layers this build does not serve";
+        ListenSpec spec;
+        spec.proxy = ls.layers & reboot::layer_proxy;
+        spec.tls = ls.layers & reboot::layer_tls;
+        spec.websocket = ls.layers & reboot::layer_websocket;
+        if (spec.tls && !tls_) {
+            error = "listener " + ls.name + " is a TLS listener, but this server has no TLS context";
             return false;
         }
-        auto l = std::make_unique<Listener>(static_cast<socket_fd_t>(ls.fd), ls.name);
+        auto l = std::make_unique<Listener>(static_cast<socket_fd_t>(ls.fd), ls.name, spec);
+        note_advertised_port(spec, net::local_port(l->fd));
         if (io_reactor_add_listener(reactor_, l->fd, context_of(*l)) != 0) {
             error = "cannot adopt listener " + ls.name + " (fd " + std::to_string(ls.fd) + "): " +
                     io_reactor_strerror(io_reactor_last_error(reactor_));
@@ -1012,7 +1329,17 @@ void Comm::write_batch(Link &link) {
     post(link, bytes);
 }
 
+// Application bytes: through the link's layers (TLS records, WebSocket
+// frames), then to the socket.
 void Comm::post(Link &link, std::string_view bytes) {
+    if (link.stack.empty()) return post_socket(link, bytes);
+    std::string wire;
+    link.stack.send(bytes, wire);
+    post_socket(link, wire);
+}
+
+void Comm::post_socket(Link &link, std::string_view bytes) {
+    if (bytes.empty() || link.dead) return;
     if (io_reactor_post_write(reactor_, link.fd, const_cast<char *>(bytes.data()), bytes.size()) != 0) {
         lose_link(link, std::string("write failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)));
         return;
@@ -1021,7 +1348,8 @@ void Comm::post(Link &link, std::string_view bytes) {
 }
 
 void Comm::check_output(Link &link) {
-    std::size_t queued = io_reactor_queued_bytes(reactor_, link.fd);
+    // Bytes a layer holds (TLS before its handshake ends) count as queued.
+    std::size_t queued = io_reactor_queued_bytes(reactor_, link.fd) + link.stack.buffered();
     if (queued > cfg_.output_cap) {
         log_("dropped " + (link.user ? describe(*link.user) : link.address) +
              ": output buffer over its cap (" + std::to_string(queued) + " > " +
@@ -1039,8 +1367,9 @@ void Comm::check_output(Link &link) {
 void Comm::update_interest(Link &link) {
     if (link.dead) return;
     int want = 0;
-    if (!link.closing && !link.input_paused && !link.throttled && !link.eof) want |= EVENT_READ;
-    if (!link.console && (link.closing || link.throttled)) want |= EVENT_WRITE;
+    if (link.draining) want = EVENT_READ;
+    else if (!link.closing && !link.input_paused && !link.throttled && !link.eof) want |= EVENT_READ;
+    if (!link.console && !link.draining && (link.closing || link.throttled)) want |= EVENT_WRITE;
     if (want == link.interest) return;
     link.interest = want;
     if (io_reactor_modify(reactor_, link.fd, want) != 0)
@@ -1072,6 +1401,10 @@ void Comm::close_link(Link &link) {
     link.batching = false;
     write_batch(link);
     if (link.dead) return;
+    std::string bye;  // close frame, close_notify
+    link.stack.close(bye);
+    post_socket(link, bye);
+    if (link.dead) return;
     link.closing = true;
     link.close_deadline = now() + flush_grace;
     if (link.console) finish_link(link);
@@ -1081,6 +1414,7 @@ void Comm::close_link(Link &link) {
 void Comm::finish_link(Link &link) {
     if (link.dead) return;
     link.dead = true;
+    handshake_done(link);
     if (link.admitted) admission_.release(link.host);
     link.batch.clear();
     io_reactor_remove(reactor_, link.fd);

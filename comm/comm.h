@@ -17,6 +17,7 @@
 #include "config.h"
 #include "reboot.h"
 #include "telnet.h"
+#include "websocket.h"
 
 #include "io_reactor.h"
 
@@ -31,6 +32,10 @@
 #include <vector>
 
 namespace comm {
+
+namespace tls {
+class Context;
+}
 
 class Comm;
 class User;
@@ -80,7 +85,14 @@ public:
     std::uint64_t id() const { return id_; }
     bool connected() const { return link_ != nullptr; }
     bool is_console() const;
+    // The client's address: behind a PROXY listener, the one the header gave.
     const std::string &address() const { return address_; }
+    // How the connection reaches us, for the `client` command and logs:
+    // "telnet", or e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384, websocket
+    // telnet.mudstandards.org, via proxy 127.0.0.1:5000". "" while net-dead.
+    std::string transport() const;
+    // True when the connection runs over TLS.
+    bool secure() const;
     // Null while net-dead and for the console.
     const telnet::ClientInfo *client() const;
     bool compressed() const;
@@ -188,6 +200,12 @@ public:
     // "0.0.0.0:4000 [::]:4000": what the listeners are bound to.
     std::string listening_on() const;
     std::size_t connection_count() const;
+    // The web client's files for plain GETs on WebSocket listeners (set
+    // before start(); unset or `websocket client : off`: every GET is 404).
+    void set_web_files(ws::FileLookup files) { web_files_ = std::move(files); }
+    // The first TLS / WebSocket listener's bound port (0: none), for MSSP.
+    int tls_port() const { return tls_port_; }
+    int websocket_port() const { return websocket_port_; }
 
     // MSDP: a server-wide variable (SERVER_ID, PLAYERS, ...), the same for
     // every session unless User::msdp_update overrides it; reported to every
@@ -202,9 +220,21 @@ private:
     friend struct Link;
 
     bool open_listeners(std::string &error);
+    bool prepare_tls(std::string &error);
+    void note_advertised_port(const ListenSpec &spec, int port);
+    bool self_signed_pair(std::string &cert, std::string &key, std::string &error);
     void dispatch(const io_event_t &ev);
     void accept(Listener &listener, socket_fd_t fd);
+    bool build_stack(Listener &listener, Link &link);
+    void start_session(Link &link);
     std::string refusal(Link &link, bool &log_it);
+    void on_socket_input(Link &link, std::string_view bytes);
+    bool take_proxy_header(Link &link);
+    void after_stack(Link &link);
+    void handshake_done(Link &link);
+    void drop_unstarted(Link &link, const std::string &why);
+    void log_limited(const std::string &line);
+    void add_transport_mssp(std::vector<std::pair<std::string, std::string>> &vars) const;
     void on_input(Link &link, std::string_view bytes);
     void take_input(Link &link, std::string_view bytes);
     std::string over_budget(const Link &link) const;
@@ -224,6 +254,7 @@ private:
     void send(Link &link, std::string_view bytes);
     void write_batch(Link &link);
     void post(Link &link, std::string_view bytes);
+    void post_socket(Link &link, std::string_view bytes);
     void check_output(Link &link);
     void update_interest(Link &link);
     void lose_link(Link &link, const std::string &why, bool flush = true);
@@ -259,6 +290,16 @@ private:
     std::vector<std::string> reboot_args_;
     std::uint64_t reboot_by_ = 0;
     std::unique_ptr<reboot::State> adoption_;
+    // Transport layers (comm/stack.h).
+    std::shared_ptr<tls::Context> tls_;
+    ws::FileLookup web_files_;
+    std::size_t handshaking_ = 0;  // links whose layers are still handshaking
+    int tls_port_ = 0, websocket_port_ = 0;
+    // Refusals before a session exists are logged at most once a second
+    // (the rest are counted), so a connection flood cannot flood the log.
+    Clock::time_point log_quiet_until_{};
+    std::size_t log_suppressed_ = 0;
+    std::size_t log_budget_ = 0;
 };
 
 }  // namespace comm

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "sanitize.h"
+#include "tls.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,32 +13,64 @@
 
 namespace comm {
 
-const char *const default_config_text =
-    "# ior-mud default configuration (used when no --config is given)\n"
-    "name : ioreactor talker\n"
-    "port : 4000\n"
-    "io_reactor_backend : auto\n"
-    "io_reactor_max_events : 128\n"
-    "io_reactor_pool_size : 256\n"
-    "trace io_reactor : off\n"
-    "idle timeout : 1h\n"
-    "net dead timeout : 5m\n"
-    "max users : 1000\n"
-    "login timeout : 2m\n"
-    "max connections per address : 16\n"
-    "max connects per address per minute : 60\n"
-    "max line length : 1024\n"
-    "max input queue : 16k\n"
-    "max output buffer : 1m\n"
-    "output high watermark : 256k\n"
-    "output low watermark : 64k\n"
-    "mccp : on\n"
-    "mccp3 : on\n"
-    "msdp : on\n"
-    "max option changes : 20\n"
-    "max replies before login : 500\n"
-    "max subnegotiation before login : 64k\n"
-    "max lines before login : 50\n";
+namespace {
+
+// The built-in configuration. A build without TLS (mingw) leaves the TLS
+// port out, so the README's run command works there too.
+std::string make_default_config() {
+    std::string text =
+        "# ior-mud default configuration (used when no --config is given)\n"
+        "name : ioreactor talker\n"
+        "port : 4000                    # telnet\n";
+    if (tls::available())
+        text += "port : 4443 tls                # telnet over TLS (self-signed certificate made at first start)\n";
+    text +=
+        "port : 4080 websocket          # web client at http://localhost:4080/ and ws://\n"
+        "io_reactor_backend : auto\n"
+        "io_reactor_max_events : 128\n"
+        "io_reactor_pool_size : 256\n"
+        "trace io_reactor : off\n"
+        "idle timeout : 1h\n"
+        "net dead timeout : 5m\n"
+        "max users : 1000\n"
+        "login timeout : 2m\n"
+        "max connections per address : 16\n"
+        "max connects per address per minute : 60\n"
+        "max line length : 1024\n"
+        "max input queue : 16k\n"
+        "max output buffer : 1m\n"
+        "output high watermark : 256k\n"
+        "output low watermark : 64k\n"
+        "mccp : on\n"
+        "mccp3 : on\n"
+        "msdp : on\n"
+        "max option changes : 20\n"
+        "max replies before login : 500\n"
+        "max subnegotiation before login : 64k\n"
+        "max lines before login : 50\n"
+        "tls handshake timeout : 10s\n"
+        "max handshaking connections : 256\n"
+        "websocket max frame : 64k\n"
+        "websocket max message : 256k\n"
+        "websocket client : on\n";
+    return text;
+}
+
+const std::string &default_config_string() {
+    static const std::string text = make_default_config();
+    return text;
+}
+
+}  // namespace
+
+const char *const default_config_text = default_config_string().c_str();
+
+std::string ListenSpec::layers() const {
+    std::string s;
+    for (auto [on, name] : {std::pair{proxy, "proxy"}, {tls, "tls"}, {websocket, "websocket"}})
+        if (on) s += (s.empty() ? "" : " ") + std::string(name);
+    return s;
+}
 
 namespace {
 
@@ -218,6 +251,37 @@ const std::vector<KeyRule> &rules() {
              }
              return {};
          }},
+        {"tls certificate", false,
+         [](std::string_view v, Config &c) -> std::string {
+             c.tls_certificate = std::string(v);
+             return {};
+         }},
+        {"tls key", false,
+         [](std::string_view v, Config &c) -> std::string {
+             c.tls_key = std::string(v);
+             return {};
+         }},
+        {"tls handshake timeout", false,
+         [](std::string_view v, Config &c) -> std::string {
+             if (!parse_duration(v, c.handshake_timeout) || c.handshake_timeout < 1)
+                 return "expected seconds (at least 1), optionally with s, m or h";
+             return {};
+         }},
+        {"max handshaking connections", false, size_key(&Config::max_handshakes, 1)},
+        // Repeatable: each line adds its addresses to the list.
+        {"proxy trusted", true,
+         [](std::string_view v, Config &c) -> std::string {
+             while (!(v = trim(v)).empty()) {
+                 auto end = v.find_first_of(" \t,");
+                 std::string err;
+                 if (!c.proxy_trusted.add(v.substr(0, end), err)) return err;
+                 v = end == std::string_view::npos ? std::string_view() : v.substr(end + 1);
+             }
+             return {};
+         }},
+        {"websocket max frame", false, size_key(&Config::websocket_max_frame, 125)},
+        {"websocket max message", false, size_key(&Config::websocket_max_message, 125)},
+        {"websocket client", false, bool_key(&Config::websocket_client)},
     };
     return table;
 }
@@ -246,8 +310,27 @@ std::string pair_error(const Config &c, const std::string &a, const std::string 
     return c.origin(at) + ": " + message + " ('" + other + "' is " + where_other + ")";
 }
 
+std::string check_layers(const Config &c) {
+    for (const ListenSpec &l : c.listeners)
+        if (l.proxy && c.proxy_trusted.empty())
+            return (l.origin.empty() ? c.source : l.origin) +
+                   ": a proxy listener needs the addresses of its proxies "
+                   "(add e.g. 'proxy trusted : 127.0.0.1 ::1'); no one else may send a PROXY header";
+    if (c.tls_certificate.empty() != c.tls_key.empty())
+        return c.origin(c.tls_certificate.empty() ? "tls key" : "tls certificate") +
+               ": 'tls certificate' and 'tls key' go together (set both, or neither for a "
+               "self-signed pair made at first start)";
+    if (c.websocket_max_frame > c.websocket_max_message)
+        return pair_error(c, "websocket max frame", "websocket max message",
+                          "websocket max frame (" + std::to_string(c.websocket_max_frame) +
+                              ") must not exceed websocket max message (" +
+                              std::to_string(c.websocket_max_message) + ")");
+    return {};
+}
+
 std::string check_consistency(const Config &c) {
     if (c.listeners.empty()) return c.source + ": no port configured (add a line like 'port : 4000')";
+    if (std::string e = check_layers(c); !e.empty()) return e;
     if (c.output_low_water >= c.output_high_water)
         return pair_error(c, "output low watermark", "output high watermark",
                           "output low watermark (" + std::to_string(c.output_low_water) +
@@ -283,6 +366,39 @@ bool looks_like_ipv6_address(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+bool parse_layers(std::string_view address, std::string_view words, ListenSpec &spec, std::string &error) {
+    while (!(words = trim(words)).empty()) {
+        auto end = words.find_first_of(" \t");
+        std::string word = lower(words.substr(0, end));
+        words = end == std::string_view::npos ? std::string_view() : words.substr(end);
+        bool *flag = word == "tls" ? &spec.tls : word == "proxy" ? &spec.proxy
+                   : word == "websocket" ? &spec.websocket : nullptr;
+        if (!flag) {
+            // The address and the word, each once: the message stays
+            // within a small multiple of the line (fuzz/config_fuzz.cpp).
+            error = "bad port '" + escape_bytes(address) + "': unknown listener option '" + escape_bytes(word) +
+                    "' (expected tls, proxy or websocket)";
+            return false;
+        }
+        if (*flag) {
+            error = "'" + word + "' is given twice";
+            return false;
+        }
+        *flag = true;
+    }
+    if (spec.tls && !tls::available()) {
+        error = "a TLS listener, but this build has no TLS (" + tls::library_version() +
+                ": OpenSSL 3 was not found when it was built, as in the Windows build); "
+                "drop 'tls' or put a TLS-terminating proxy in front";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 // Host names are not resolved: a listener binds to exactly the address
 // the operator wrote. Resolving at parse time would make start-up depend on
 // the resolver (blocking, and "localhost" may give 127.0.0.1, ::1 or both,
@@ -290,6 +406,12 @@ bool looks_like_ipv6_address(std::string_view s) {
 bool parse_listen_spec(std::string_view text, ListenSpec &out, std::string &error) {
     text = trim(text);
     ListenSpec spec;
+    // "4443 tls", "127.0.0.1:4001 proxy": words after the address name the
+    // listener's layers.
+    if (auto sp = text.find_first_of(" \t"); sp != std::string_view::npos) {
+        if (!parse_layers(text.substr(0, sp), trim(text.substr(sp)), spec, error)) return false;
+        text = text.substr(0, sp);
+    }
     std::string_view port_text = text;
     bool ok = true;
     if (!text.empty() && text.front() == '[') {

@@ -4,6 +4,8 @@
 // operator can fix the file without reading code.
 #pragma once
 
+#include "proxy_protocol.h"
+
 #include <cstddef>
 #include <map>
 #include <string>
@@ -21,6 +23,12 @@ struct ListenSpec {
     int port = 0;         // 0: an ephemeral port chosen by the kernel
     std::string origin{};  // where it was set ("mud.cfg:3", "--port"), for errors
                            // ({}: aggregate initialisers may leave it out)
+    // The listener's transport stack, bottom first: "port : 4444 proxy tls".
+    bool proxy = false;      // a PROXY v1/v2 header first, from `proxy trusted` peers only
+    bool tls = false;        // TLS (needs a build with OpenSSL)
+    bool websocket = false;  // HTTP upgrade to WebSocket; plain GETs get the web client
+    // "tls", "proxy tls", "" for plain telnet.
+    std::string layers() const;
 };
 
 struct Config {
@@ -51,6 +59,21 @@ struct Config {
     std::size_t login_subnegotiation = 64 * 1024;  // subnegotiation bytes received
     std::size_t login_lines = 50;                // input lines
     std::vector<std::string> admins;             // player names allowed admin commands (reboot)
+
+    // Transport layers (see ListenSpec). Certificate and key both empty
+    // with a TLS listener: a self-signed pair is made at first start.
+    std::string tls_certificate;
+    std::string tls_key;
+    // How long a connection may take to get through its layers' handshakes
+    // (PROXY header, TLS handshake, HTTP upgrade) before it is dropped.
+    int handshake_timeout = 10;
+    // Connections still handshaking at once, over all addresses: past this
+    // new ones are refused, so slow handshakes cannot take every slot.
+    std::size_t max_handshakes = 256;
+    proxy::TrustList proxy_trusted;              // peers allowed to send a PROXY header
+    std::size_t websocket_max_frame = 64 * 1024;
+    std::size_t websocket_max_message = 256 * 1024;
+    bool websocket_client = true;                // serve the embedded web client on GET
 
     // Where each setting came from, so that errors found later (at
     // start-up: a backend not built in, a port in use) name it too.

@@ -24,6 +24,10 @@ socket_fd_t open_listener(bool ipv6, const std::string &address, int port, std::
 int local_port(socket_fd_t fd);
 std::string peer_name(socket_fd_t fd);  // "127.0.0.1:5555" or "[::1]:5555"
 void close_socket(socket_fd_t fd);
+// Ends our direction only (FIN); reading goes on. For a lingering close: a
+// socket closed with unread input sends a reset, which can destroy the
+// answer (an HTTP error, a TLS alert) still on its way to the peer.
+void shutdown_write(socket_fd_t fd);
 // Turns Nagle off: a reply written in pieces (telnet verb, prompt, GA) must
 // not wait for the client's delayed ACK, ~40 ms a piece.
 void set_no_delay(socket_fd_t fd);

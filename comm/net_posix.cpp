@@ -100,6 +100,8 @@ std::string peer_name(socket_fd_t fd) {
 
 void close_socket(socket_fd_t fd) { ::close(fd); }
 
+void shutdown_write(socket_fd_t fd) { ::shutdown(fd, SHUT_WR); }
+
 void set_no_delay(socket_fd_t fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -111,6 +111,8 @@ std::string peer_name(socket_fd_t fd) {
 
 void close_socket(socket_fd_t fd) { closesocket(fd); }
 
+void shutdown_write(socket_fd_t fd) { ::shutdown(fd, SD_SEND); }
+
 void set_no_delay(socket_fd_t fd) {
     BOOL one = TRUE;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char *>(&one), sizeof one);

@@ -2,13 +2,14 @@
 // socket, so the same code runs on readiness and completion backends and in
 // unit tests and fuzzers as it is.
 //
-// How a Link will own its stack (wiring is a later change to comm.cpp):
+// How a Link owns its stack (comm/stack.h does the plumbing, comm.cpp the
+// socket side):
 //
 //     socket  <->  [ProxyLayer]  <->  [TlsLayer]  <->  [ws::Layer]  <->  telnet
 //     (bottom)                                                       (top)
 //
-// The listener's configuration says which layers a link gets; the Link
-// holds them in a std::vector<std::unique_ptr<Transport>>, bottom first.
+// The listener's configuration says which layers a link gets; the Link's
+// Stack holds them in a std::vector<std::unique_ptr<Transport>>, bottom first.
 //  - Bytes read from the socket go to layers[0].receive(); what comes `up`
 //    is fed to layers[1], and so on; what leaves the last layer goes to
 //    Telnet::feed. Bytes a layer produces `down` while receiving (a TLS

@@ -215,11 +215,30 @@ RequestParser::Status RequestParser::feed(std::string_view in, std::string &rest
     // never comes. Only the bytes within the size cap are looked at, so
     // the verdict does not depend on how the input was split.
     std::size_t scan_end = std::min({end == std::string::npos ? buf_.size() : end, limits_.max_request});
-    for (std::size_t i = old; i < scan_end; ++i) {
-        auto c = static_cast<unsigned char>(buf_[i]);
-        if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
-            return fail(400, "not an HTTP request (bytes: \"" + escape_bytes(std::string_view(buf_).substr(0, i + 1), 24) + "\")");
+    auto control_at = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) {
+            auto c = static_cast<unsigned char>(buf_[i]);
+            if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f) {
+                fail(400, "not an HTTP request (bytes: \"" + escape_bytes(std::string_view(buf_).substr(0, i + 1), 24) + "\")");
+                return true;
+            }
+        }
+        return false;
+    };
+    // The request line is judged at its CRLF: a telnet user who typed a
+    // name and Enter on this port gets the 400 now, not at the handshake
+    // timeout (the blank line that ends a head never comes). Problems are
+    // taken in byte order, so the verdict does not depend on the split
+    // either: control bytes before the CRLF, then the line, then the rest.
+    if (!line_checked_) {
+        std::size_t eol = buf_.find("\r\n");
+        if (eol != std::string::npos && eol + 2 <= limits_.max_request) {  // the whole line within the cap
+            if (control_at(old, eol)) return status_;
+            if (!parse_request_line(std::string_view(buf_).substr(0, eol))) return status_;
+            line_checked_ = true;
+        }
     }
+    if (control_at(old, scan_end)) return status_;
     if (end == std::string::npos || end + 4 > limits_.max_request) {
         if (buf_.size() >= limits_.max_request)
             return fail(431, "request head longer than " + std::to_string(limits_.max_request) + " bytes");

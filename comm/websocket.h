@@ -86,6 +86,7 @@ private:
     Limits limits_;
     Status status_ = Status::need_more;
     int http_status_ = 0;
+    bool line_checked_ = false;  // the request line was complete and valid
     std::string buf_, error_;
     Request request_;
 };

@@ -8,6 +8,7 @@
 "use strict";
 
 const IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;
+const GA = 249, EOR_CMD = 239;
 const ECHO = 1, SGA = 3, TTYPE = 24, EOR = 25, NAWS = 31, GMCP = 201;
 const TTYPE_IS = 0, TTYPE_SEND = 1;
 // MTTS bits: ANSI 1, VT100 2, UTF-8 4, 256 colours 8, truecolour 256.
@@ -31,6 +32,17 @@ const encoder = new TextEncoder();
 // ---- the link ------------------------------------------------------------
 
 let ws = null, retryDelay = 1000, retryTimer = null, telnet = null;
+let quitting = false;      // the player typed quit: no reconnect, no automatic login
+let reconnecting = false;  // a link was lost: the next open logs in again
+
+// The login of this page, kept in memory only (never in storage) so that a
+// dropped link logs in again by itself: the name is the last line sent
+// before the server first hid the input (IAC WILL ECHO), the password the
+// line typed while hidden. After a reconnect the name goes at the first
+// prompt (GA/EOR) and the password at the hidden-input prompt; the server's
+// net-dead reattach then gives the session back.
+const login = { name: null, password: null, replay: "" };  // replay: "", "name", "password"
+let lastLine = "";
 
 function setStatus(text, cls) {
   statusEl.textContent = text;
@@ -49,18 +61,51 @@ function connect() {
   }
   ws.binaryType = "arraybuffer";
   telnet = new Telnet(sendBytes);
-  ws.onopen = () => { retryDelay = 1000; setStatus("connected", "connected"); };
+  ws.onopen = () => {
+    retryDelay = 1000;
+    setStatus("connected", "connected");
+    if (reconnecting && login.name && login.password) {
+      login.replay = "name";
+      term.write("\x1b[2;33m-- logging in again as " + login.name.replace(/[\x00-\x1f\x7f]/g, "") + " --\x1b[0m\r\n");
+    }
+  };
   ws.onmessage = (ev) => telnet.receive(new Uint8Array(ev.data instanceof ArrayBuffer ? ev.data : encoder.encode(ev.data)));
-  ws.onclose = () => { ws = null; setPassword(false); scheduleReconnect(); };
+  ws.onclose = (ev) => {
+    ws = null;
+    setPassword(false);
+    login.replay = "";
+    wrap.reset();
+    if (quitting) {
+      setStatus("disconnected", "closed");
+      reconnectBtn.hidden = false;
+      term.write("\r\n\x1b[2;33m-- you left; 'Reconnect now' opens a new link --\x1b[0m\r\n");
+      return;
+    }
+    reconnecting = true;
+    scheduleReconnect(ev.code);
+  };
+}
+
+// Called at a prompt (IAC GA / IAC EOR) and when the server hides the input.
+function replayLogin(hidden) {
+  if (login.replay === "name" && !hidden) {
+    login.replay = "password";
+    echoLocally(login.name);
+    telnet.line(login.name);
+  } else if (login.replay === "password" && hidden) {
+    login.replay = "";
+    telnet.line(login.password);
+  }
 }
 
 // After a dropped link: try again with growing pauses (the server's
 // net-dead reattach gives the session back on the next login).
-function scheduleReconnect() {
+function scheduleReconnect(code) {
   const secs = Math.round(retryDelay / 1000);
   setStatus("disconnected, retrying in " + secs + "s", "closed");
   reconnectBtn.hidden = false;
-  term.write("\r\n\x1b[2;33m-- link lost; reconnecting in " + secs + "s --\x1b[0m\r\n");
+  const why = code === 1009 ? "line too long for the server" : code === 1001 ? "server going away" : "link lost";
+  term.write("\r\n\x1b[2;33m-- " + why + "; reconnecting in " + secs + "s --\x1b[0m\r\n");
   retryTimer = setTimeout(connect, retryDelay);
   retryDelay = Math.min(retryDelay * 2, 30000);
 }
@@ -68,6 +113,54 @@ function scheduleReconnect() {
 function sendBytes(bytes) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(bytes);
 }
+
+// ---- word wrap -------------------------------------------------------------
+
+// Breaks server text at spaces before it reaches the terminal's edge, as
+// MUD clients do (xterm.js alone would cut words in two). Escape sequences
+// take no room; a word longer than a line is left to the terminal.
+const wrap = {
+  decoder: new TextDecoder("utf-8"),
+  col: 0,
+  atPrompt: false,  // a prompt (GA/EOR) ended the last output, on a line of its own
+  reset() { this.col = 0; this.atPrompt = false; },
+  prompt() { this.atPrompt = this.col > 0; },
+  text(bytes) {
+    const s = this.decoder.decode(bytes, { stream: true });
+    // Text that comes while a prompt waits starts on a new line, as in
+    // MUD clients ("> Tina has arrived." otherwise).
+    let out = this.atPrompt && s ? "\r\n" : "", word = "", wordLen = 0, i = 0;
+    if (out) this.col = 0;
+    this.atPrompt = false;
+    const putWord = () => {
+      if (wordLen && this.col > 0 && this.col + wordLen > term.cols) { out += "\r\n"; this.col = 0; }
+      out += word;
+      this.col += wordLen;
+      word = "";
+      wordLen = 0;
+    };
+    while (i < s.length) {
+      const c = s[i];
+      if (c === "\x1b") {  // CSI ... final, OSC ... BEL/ST, or a 2-byte escape: no width
+        let j = i + 1;
+        if (s[j] === "[") { j++; while (j < s.length && !(s.charCodeAt(j) >= 0x40 && s.charCodeAt(j) <= 0x7e)) j++; j++; }
+        else if (s[j] === "]") { while (j < s.length && s[j] !== "\x07" && !(s[j] === "\x1b" && s[j + 1] === "\\")) j++; j += s[j] === "\x07" ? 1 : 2; }
+        else j++;
+        word += s.slice(i, j);
+        i = j;
+        continue;
+      }
+      if (c === "\n" || c === "\r") { putWord(); out += c; this.col = 0; }
+      else if (c === " ") { putWord(); if (this.col < term.cols) { out += c; this.col++; } }
+      else if (c === "\t") { putWord(); out += c; this.col = Math.min(term.cols, (this.col | 7) + 1); }
+      else if (c < " " || c === "\x7f") { word += c; }
+      else { word += c; wordLen += (c.codePointAt(0) > 0xffff) ? 0 : 1; }
+      i++;
+    }
+    putWord();
+    return out;
+  },
+};
 
 // ---- telnet --------------------------------------------------------------
 
@@ -82,7 +175,7 @@ class Telnet {
 
   receive(bytes) {
     let text = [];
-    const flush = () => { if (text.length) term.write(new Uint8Array(text)); text = []; };
+    const flush = () => { if (text.length) term.write(wrap.text(new Uint8Array(text))); text = []; };
     for (const b of bytes) {
       switch (this.state) {
         case "data": if (b === IAC) this.state = "iac"; else text.push(b); break;
@@ -90,7 +183,10 @@ class Telnet {
           if (b === IAC) { text.push(b); this.state = "data"; }
           else if (b === SB) { this.state = "sb-opt"; }
           else if (b >= WILL) { this.cmd = b; this.state = "opt"; }
-          else this.state = "data";  // GA, EOR, NOP: nothing to show
+          else {
+            this.state = "data";  // GA, EOR: a prompt ended; NOP: nothing
+            if (b === GA || b === EOR_CMD) { flush(); wrap.prompt(); replayLogin(false); }
+          }
           break;
         case "opt": flush(); this.negotiate(this.cmd, b); this.state = "data"; break;
         case "sb-opt": this.sbOpt = b; this.sb = []; this.state = "sb"; break;
@@ -122,7 +218,11 @@ class Telnet {
       this.send(new Uint8Array([IAC, no, opt]));  // refused (MCCP among them: no zlib here)
       return;
     }
-    if (opt === ECHO && aboutServer) setPassword(asks);
+    if (opt === ECHO && aboutServer) {
+      if (asks && !login.replay && lastLine) login.name = lastLine;
+      setPassword(asks);
+      if (asks) replayLogin(true);
+    }
     if (asks && opt === NAWS) this.sendSize();
     if (asks && opt === GMCP && aboutServer) {
       this.gmcp("Core.Hello", { client: "ior-web", version: "1" });
@@ -195,15 +295,27 @@ function setPassword(on) {
   input.placeholder = on ? "password (hidden)" : "";
 }
 
+// What the player sent, in a quieter colour after the prompt, since the
+// server does not echo while its ECHO is off.
+function echoLocally(text) {
+  term.write("\x1b[38;5;110m" + text.replace(/[\x00-\x1f\x7f]/g, "") + "\x1b[0m\r\n");
+  wrap.reset();
+}
+
 el("input-form").onsubmit = (ev) => {
   ev.preventDefault();
   const text = input.value;
   input.value = "";
-  if (!password) {
+  login.replay = "";  // the player types: no more automatic login
+  if (password) {
+    login.password = text;
+    wrap.atPrompt = false;  // the server ends the hidden line itself
+  } else {
+    lastLine = text.trim();
+    if (lastLine.toLowerCase() === "quit") { quitting = true; login.name = login.password = null; }
     if (text && history[history.length - 1] !== text) history.push(text);
     if (history.length > MAX_HISTORY) history.shift();
-    // Local echo, dimmed, since the server does not echo in this mode.
-    term.write("\x1b[38;5;110m" + text.replace(/[\x00-\x1f\x7f]/g, "") + "\x1b[0m\r\n");
+    echoLocally(text);
   }
   historyAt = history.length;
   if (telnet) telnet.line(text);
@@ -219,7 +331,7 @@ input.addEventListener("keydown", (ev) => {
 // Clicks in the output (not selections) give the focus back to the input.
 el("terminal").addEventListener("mouseup", () => { if (!term.hasSelection()) input.focus(); });
 
-reconnectBtn.onclick = () => { retryDelay = 1000; connect(); };
+reconnectBtn.onclick = () => { retryDelay = 1000; quitting = false; connect(); };
 
 new ResizeObserver(() => fit.fit()).observe(el("terminal"));
 term.onResize(() => telnet && telnet.sendSize());
@@ -237,7 +349,9 @@ if (location.protocol === "file:" || new URLSearchParams(location.search).has("d
     "\x1b[35mYou\x1b[0m say: hi Ada, this is the browser.\r\n",
     "\x1b[2mThe wind moves through the ",
     "\x1b[38;5;208ma\x1b[38;5;214mu\x1b[38;5;220mt\x1b[38;5;226mu\x1b[38;5;190mm\x1b[38;5;154mn\x1b[0m",
-    "\x1b[2m leaves.\x1b[0m\r\n\r\n> ",
+    "\x1b[2m leaves.\x1b[0m\r\n",
+    "The Lobby\r\n  A plain room with worn armchairs and a crackling fire. A sign on the wall says: be kind, " +
+    "type 'help'. Long lines like this one wrap at a space, never in the middle of a word, however wide the window is.\r\n\r\n> ",
   ].join("");
   const bytes = [...encoder.encode(demo), IAC, SB, GMCP, ...encoder.encode('Char.Vitals {"hp":42,"maxhp":50,"mp":7}'), IAC, SE,
                  IAC, SB, GMCP, ...encoder.encode('Comm.Channel.Text {"channel":"say","talker":"Ada","text":"hello"}'), IAC, SE];

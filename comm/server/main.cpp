@@ -6,6 +6,7 @@
 #include "reboot.h"
 #include "sanitize.h"
 #include "talker.h"
+#include "web_assets.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -100,6 +101,7 @@ int main(int argc, char **argv) {
     talker.set_name(config.mud_name);
     talker.set_admins(config.admins);
     comm::Comm server(config, talker, log_line);
+    server.set_web_files(comm::web::find);  // the embedded web client (web/)
     talker.attach(server);
     server.set_reboot_command(exe, reboot_args);
     // A hot reboot's successor: a state it cannot read is refused before

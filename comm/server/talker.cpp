@@ -313,6 +313,7 @@ void Talker::client(Player &p) {
     } else {
         out += "MNES: not offered\n";
     }
+    out += "Transport: " + p.user->transport() + "\n";
     p.user->write(out);
 }
 

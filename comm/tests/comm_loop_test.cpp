@@ -87,6 +87,8 @@ protected:
         ts::init();
         cfg.backend = GetParam();
         comm::ListenSpec loopback;
+        if (!cfg.listeners.empty()) loopback = cfg.listeners[0];  // keeps the test's layers
+        loopback.port = 0;
         loopback.family = comm::ListenSpec::Family::ipv4;
         loopback.address = "127.0.0.1";
         cfg.listeners = {loopback};
@@ -102,6 +104,7 @@ protected:
             app_.log.push_back(line);
         });
         app_.comm = &server;
+        server.set_web_files(web_files_);
         // Real time plus what the test let pass at once (advance()).
         server.set_clock([this] { return comm::Clock::now() + std::chrono::seconds(skipped_s_.load()); });
         std::string error;
@@ -170,6 +173,7 @@ protected:
     std::unique_ptr<ts::Thread> loop_;
     std::atomic<int> exit_code_{-1};
     std::atomic<long long> skipped_s_{0};
+    comm::ws::FileLookup web_files_;  // for WebSocket listeners; set before start()
     std::uint16_t port_ = 0;
     std::vector<socket_fd_t> clients_;
 };
@@ -654,3 +658,101 @@ INSTANTIATE_TEST_SUITE_P(Backends, CommLoop, ::testing::ValuesIn(backends()),
                          [](const auto &info) { return info.param; });
 
 }  // namespace
+
+// ---- transport stacks ---------------------------------------------------------
+
+namespace {
+
+// Waits for the peer's EOF (after any bytes): true if it came in time.
+bool eof_within(socket_fd_t fd, int timeout_ms, std::string *got = nullptr) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+        long n = ts::recv_some(fd, buf, sizeof buf, 100);
+        if (n == 0) return true;
+        if (n > 0 && got) got->append(buf, static_cast<std::size_t>(n));
+    }
+    return false;
+}
+
+const char kUpgrade[] =
+    "GET /play HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+comm::Config websocket_config() {
+    comm::Config cfg;
+    comm::ListenSpec ws;
+    ws.websocket = true;
+    cfg.listeners = {ws};
+    return cfg;
+}
+
+}  // namespace
+
+// Until its layers are open a link is no session: the application never
+// hears of it, it holds one of `max handshaking connections`, and the
+// handshake timeout ends it and frees the slot.
+TEST_P(CommLoop, a_link_still_handshaking_is_no_session_and_the_timeout_frees_its_slot) {
+    comm::Config cfg = websocket_config();
+    cfg.max_handshakes = 1;
+    cfg.handshake_timeout = 10;
+    start(cfg);
+    socket_fd_t slow = client();
+    send(slow, "GET /play HTTP/1.1\r\n");  // and never the rest
+    socket_fd_t second = client();          // accepted after `slow`: no slot left
+    EXPECT_TRUE(eof_within(second, 3000));
+    EXPECT_TRUE(eventually([&] { return app_.log_has("1 connections are still handshaking"); }));
+    EXPECT_FALSE(eof_within(slow, 300));  // still waiting within its timeout
+    advance(std::chrono::seconds(11));
+    EXPECT_TRUE(eof_within(slow, 3000));
+    EXPECT_TRUE(eventually([&] { return app_.log_has("websocket: no complete HTTP request after 10s"); }));
+    EXPECT_EQ(app_.locked([&] { return app_.connects; }), 0);
+    socket_fd_t third = client();  // the slot is free again
+    send(third, kUpgrade);
+    std::string got;
+    EXPECT_TRUE(read_until(third, "101 Switching Protocols", got)) << got;
+    EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
+}
+
+// A plain GET is answered from the file lookup and the link ends (FIN after
+// the body); it is never a session.
+TEST_P(CommLoop, a_served_file_is_never_a_session) {
+    static const comm::ws::StaticFile page{"text/html", "<html>hi</html>"};
+    web_files_ = [](std::string_view path) { return path == "/index.html" ? &page : nullptr; };
+    start(websocket_config());
+    socket_fd_t c = client();
+    send(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string got;
+    EXPECT_TRUE(eof_within(c, 5000, &got));
+    EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+    EXPECT_NE(got.find("\r\n\r\n<html>hi</html>"), std::string::npos) << got;
+    socket_fd_t d = client();
+    send(d, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n");
+    got.clear();
+    EXPECT_TRUE(eof_within(d, 5000, &got));
+    EXPECT_EQ(got.rfind("HTTP/1.1 404", 0), 0u) << got;
+    EXPECT_TRUE(eventually([&] { return app_.log_has("websocket: HTTP 404: no file /missing"); }));
+    EXPECT_EQ(app_.locked([&] { return app_.connects; }), 0);
+}
+
+// Application output on a WebSocket link leaves as frames, and its input
+// arrives unmasked as lines; no MCCP2 is offered there.
+TEST_P(CommLoop, a_websocket_session_talks_in_frames_without_mccp) {
+    app_.on_line_rule = [](comm::User &u, std::string_view line) { u.write("echo " + std::string(line) + "\n"); };
+    start(websocket_config());
+    socket_fd_t c = client();
+    send(c, kUpgrade);
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\r\n\r\n", got)) << got;
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
+    // A masked binary frame "hi\r\n" (mask 1 2 3 4).
+    const unsigned char mask[4] = {1, 2, 3, 4};
+    std::string frame = "\x82\x84";
+    frame.append(reinterpret_cast<const char *>(mask), 4);
+    const std::string text = "hi\r\n";
+    for (std::size_t i = 0; i < text.size(); ++i) frame += static_cast<char>(text[i] ^ mask[i % 4]);
+    send(c, frame);
+    EXPECT_TRUE(read_until(c, "echo hi", got)) << got;
+    EXPECT_NE(got.find("\x82"), std::string::npos);  // binary frames from the server
+    EXPECT_EQ(got.find("\xff\xfb\x56"), std::string::npos);  // no IAC WILL MCCP2
+}

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "tls.h"
 
 #include <gtest/gtest.h>
 
@@ -28,9 +29,17 @@ Config parsed(const std::string &text) {
 
 TEST(Config, embedded_default_parses) {
     Config c = parsed(comm::default_config_text);
-    ASSERT_EQ(c.listeners.size(), 1u);
+    // Telnet on 4000, TLS on 4443 (where the build has TLS), WebSocket on 4080.
+    ASSERT_EQ(c.listeners.size(), comm::tls::available() ? 3u : 2u);
     EXPECT_EQ(c.listeners[0].port, 4000);
     EXPECT_EQ(c.listeners[0].family, ListenSpec::Family::any);
+    EXPECT_EQ(c.listeners[0].layers(), "");
+    if (comm::tls::available()) {
+        EXPECT_EQ(c.listeners[1].port, 4443);
+        EXPECT_EQ(c.listeners[1].layers(), "tls");
+    }
+    EXPECT_EQ(c.listeners.back().port, 4080);
+    EXPECT_EQ(c.listeners.back().layers(), "websocket");
     EXPECT_EQ(c.backend, "auto");
     EXPECT_EQ(c.idle_timeout, 3600);
     EXPECT_EQ(c.netdead_timeout, 300);
@@ -225,4 +234,70 @@ TEST(Config, failed_parse_leaves_output_untouched) {
     std::string err;
     EXPECT_FALSE(comm::parse_config("name : new\nbogus : 1\n", "x", c, err));
     EXPECT_EQ(c.mud_name, "kept");
+}
+
+// ---- transport layers ---------------------------------------------------
+
+TEST(Config, listener_layers_follow_the_port) {
+    Config c = parsed("port : 4000\nport : 127.0.0.1:4001 proxy\nport : 4080 websocket\n"
+                      "port : [::1]:4081 proxy websocket\nproxy trusted : 127.0.0.1 ::1, 10.0.0.0/8\n"
+                      "proxy trusted : fd00::/8\n");
+    ASSERT_EQ(c.listeners.size(), 4u);
+    EXPECT_EQ(c.listeners[0].layers(), "");
+    EXPECT_EQ(c.listeners[1].layers(), "proxy");
+    EXPECT_EQ(c.listeners[1].address, "127.0.0.1");
+    EXPECT_EQ(c.listeners[2].layers(), "websocket");
+    EXPECT_EQ(c.listeners[3].layers(), "proxy websocket");
+    EXPECT_EQ(c.listeners[3].port, 4081);
+    EXPECT_TRUE(c.proxy_trusted.trusts("127.0.0.1:5"));
+    EXPECT_TRUE(c.proxy_trusted.trusts("[::1]:5"));
+    EXPECT_TRUE(c.proxy_trusted.trusts("10.2.3.4:5"));
+    EXPECT_TRUE(c.proxy_trusted.trusts("[fd00::7]:5"));
+    EXPECT_FALSE(c.proxy_trusted.trusts("192.0.2.1:5"));
+}
+
+TEST(Config, transport_keys_are_read) {
+    Config c = parsed("port : 4080 websocket\ntls handshake timeout : 3s\nmax handshaking connections : 7\n"
+                      "websocket max frame : 1k\nwebsocket max message : 4k\nwebsocket client : off\n"
+                      "tls certificate : a.crt\ntls key : a.key\n");
+    EXPECT_EQ(c.handshake_timeout, 3);
+    EXPECT_EQ(c.max_handshakes, 7u);
+    EXPECT_EQ(c.websocket_max_frame, 1024u);
+    EXPECT_EQ(c.websocket_max_message, 4096u);
+    EXPECT_FALSE(c.websocket_client);
+    EXPECT_EQ(c.tls_certificate, "a.crt");
+    EXPECT_EQ(c.tls_key, "a.key");
+}
+
+TEST(Config, transport_errors_name_file_and_line) {
+    EXPECT_EQ(error_for("port : 4000 tsl\n"),
+              "mud.cfg:1: bad value for 'port': bad port '4000': unknown listener option 'tsl' "
+              "(expected tls, proxy or websocket)");
+    EXPECT_EQ(error_for("port : 4000 proxy proxy\n"), "mud.cfg:1: bad value for 'port': 'proxy' is given twice");
+    EXPECT_EQ(error_for("port : 4000\nport : 4001 proxy\n"),
+              "mud.cfg:2: a proxy listener needs the addresses of its proxies (add e.g. 'proxy trusted : "
+              "127.0.0.1 ::1'); no one else may send a PROXY header");
+    std::string cidr = error_for("port : 4001 proxy\nproxy trusted : 127.0.0.1 10.1.0.0/8\n");
+    EXPECT_EQ(cidr.rfind("mud.cfg:2: bad value for 'proxy trusted': ", 0), 0u) << cidr;
+    EXPECT_NE(cidr.find("10.0.0.0/8"), std::string::npos) << cidr;  // says what was meant
+    EXPECT_EQ(error_for("port : 4000\ntls certificate : a.crt\n"),
+              "mud.cfg:2: 'tls certificate' and 'tls key' go together (set both, or neither for a "
+              "self-signed pair made at first start)");
+    EXPECT_EQ(error_for("port : 4000\nwebsocket max frame : 64k\nwebsocket max message : 1k\n"),
+              "mud.cfg:3: websocket max frame (65536) must not exceed websocket max message (1024) "
+              "('websocket max frame' is set at mud.cfg:2)");
+    EXPECT_EQ(error_for("port : 4000\ntls handshake timeout : 0\n"),
+              "mud.cfg:2: bad value for 'tls handshake timeout': expected seconds (at least 1), "
+              "optionally with s, m or h");
+}
+
+TEST(Config, a_tls_listener_needs_a_build_with_tls) {
+    if (comm::tls::available()) {
+        EXPECT_TRUE(parsed("port : 4443 tls\n").listeners[0].tls);
+        EXPECT_EQ(parsed("port : 4444 proxy tls\nproxy trusted : 127.0.0.1\n").listeners[0].layers(), "proxy tls");
+    } else {
+        std::string err = error_for("name : x\nport : 4443 tls\n");
+        EXPECT_EQ(err.rfind("mud.cfg:2: bad value for 'port': a TLS listener, but this build has no TLS", 0), 0u)
+            << err;
+    }
 }

@@ -23,6 +23,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -110,7 +111,7 @@ class Server:
                                      env=dict(os.environ, **EMULATOR_ENV, **(env or {})))
         self.pid = self.proc.pid
         self.pids = [self.pid]
-        line = self.read_line(60 if EMULATOR else 10)
+        line = self.startup = self.read_line(60 if EMULATOR else 10)
         m = re.search(r"127\.0\.0\.1:(\d+)", line)
         check(m, "no startup line: %r; log: %s" % (line, self.read_log()))
         self.port = int(m.group(1))
@@ -306,6 +307,43 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+class TlsClient(Client):
+    """A Client over TLS (the server's self-signed certificate is not checked)."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+
+    def pump(self, timeout=0.2):
+        if self.closed:
+            return False
+        # Decrypted bytes the TLS object already holds do not wake select.
+        if not self.sock.pending():
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return True
+        try:
+            data = self.sock.recv(65536)
+        except ssl.SSLWantReadError:
+            return True
+        except (ConnectionResetError, socket.timeout, ssl.SSLError):
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        self.feed(data)
+        return True
+
+
+def listener_port(startup, layers):
+    m = re.search(r"127\.0\.0\.1:(\d+) \(%s\)" % re.escape(layers), startup)
+    check(m, "no '%s' listener in the startup line: %s" % (layers, startup))
+    return int(m.group(1))
 
 
 class Tmux:
@@ -560,6 +598,40 @@ def test_link_that_cannot_be_handed_over_goes_netdead():
         back.expect("net-dead")
         back.line("pw")
         back.expect("Reconnected. Welcome back, Alice")
+    finally:
+        s.stop()
+
+
+def test_tls_and_websocket_links_go_netdead_and_their_listeners_stay():
+    """A TLS or WebSocket link cannot be handed over (its session state lives
+    in this process): the player is told, goes net-dead across the reboot and
+    takes the session back by logging in again. The listeners go over with
+    their layers: afterwards a new TLS login works and the WebSocket listener
+    still serves the web client."""
+    s = Server(extra="port : 127.0.0.1:0 tls\nport : 127.0.0.1:0 websocket\n")
+    try:
+        tls_port = listener_port(s.startup, "tls")
+        ws_port = listener_port(s.startup, "websocket")
+        alice = Client(s.port)
+        alice.login("alice")
+        bob = TlsClient(tls_port)
+        bob.login("bob")
+        alice.line("reboot")
+        bob.expect(r"\(encryption, WebSocket or compressed input\) cannot be carried over")
+        s.await_reboot(pump=[alice, bob])
+        s.wait_log(r"disconnect #2 .*its transport cannot be handed over")
+        check(not alice.closed, "the telnet player was dropped")
+        check(re.search(r"Bob \(net-dead\)", alice.who()), "the TLS player is not net-dead")
+        back = TlsClient(tls_port)
+        back.expect("By what name")
+        back.line("bob")
+        back.expect("net-dead")
+        back.line("pw")
+        back.expect("Reconnected. Welcome back, Bob")
+        with socket.create_connection(("127.0.0.1", ws_port), timeout=5) as web:
+            web.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = web.recv(4096)
+        check(head.startswith(b"HTTP/1.1 200"), "the WebSocket listener after the reboot: %r" % head[:200])
     finally:
         s.stop()
 

@@ -272,6 +272,39 @@ TEST(WsHandshake, a_telnet_client_fails_at_its_first_iac_without_waiting) {
     EXPECT_NE(l.error().find("\\xff"), std::string::npos);  // escaped, never raw
 }
 
+TEST(WsHandshake, a_line_typed_by_a_telnet_user_fails_at_its_end_without_waiting) {
+    Layer l;
+    Io io = feed(l, "bob");
+    EXPECT_EQ(l.state(), TransportState::handshaking);  // could still become "bob / HTTP/1.1"
+    io = feed(l, "\r\n");
+    EXPECT_EQ(l.state(), TransportState::failed);
+    EXPECT_EQ(status_of(io.down), "HTTP/1.1 400 Bad Request");
+    EXPECT_NE(l.error().find("bad request line \"bob\""), std::string::npos);
+}
+
+TEST(WsHandshake, a_request_line_whose_crlf_crosses_the_cap_is_431_however_split) {
+    // Found by the fuzzer: "\r" was the cap's last byte, so the split run
+    // hit the cap before the line ended (431) while the whole run judged
+    // the line (400). A line counts only when it fits, CRLF included.
+    Limits lim;
+    lim.max_request = 16;
+    std::string line = "bad line here!!\r\n";  // CRLF at bytes 15 and 16
+    Layer whole({}, lim), split({}, lim);
+    std::string up, down_whole, down_split;
+    whole.receive(line, up, down_whole);
+    for (char c : line) split.receive(std::string(1, c), up, down_split);
+    EXPECT_EQ(status_of(down_whole), "HTTP/1.1 431 Request Header Fields Too Large");
+    EXPECT_EQ(down_split, down_whole);
+}
+
+TEST(WsHandshake, a_valid_request_line_waits_for_the_rest_of_the_head) {
+    Layer l;
+    feed(l, "GET / HTTP/1.1\r\nHost: x\r\n");
+    EXPECT_EQ(l.state(), TransportState::handshaking);
+    Layer v;
+    EXPECT_EQ(status_of(feed(v, "GET / HTTP/3.0\r\n").down), "HTTP/1.1 505 HTTP Version Not Supported");
+}
+
 TEST(WsHandshake, a_head_over_the_cap_fails_with_431_before_it_ends) {
     Limits lim;
     lim.max_request = 512;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Real clients against the WebSocket layer (comm/websocket.h), through
 ws_echo_server (the layer over loopback sockets, the embedded web client,
-a toy talker). Until the layer is wired into comm.cpp this is its
-interoperability test; the same checks then move to integration.py.
+a toy talker): the layer's own interoperability test, with no comm layer
+under it. ws_integration.py runs real clients against ior-mud itself, and
+imports Browser and Profile from here.
 
   ws_interop.py SERVER python    Python websockets: both subprotocols, ping,
                                  fragments, close, 1009, HTTP errors, assets
@@ -158,12 +159,14 @@ def raw_request(port, text):
 class Browser:
     """Headless Chromium driven over the DevTools protocol."""
 
-    def __init__(self, url, profile):
+    def __init__(self, url, profile, extra_args=()):
         exe = shutil.which("chromium") or shutil.which("chromium-browser")
         self.proc = subprocess.Popen(
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             "--remote-debugging-port=0", "--window-size=1200,800", "--user-data-dir=" + profile, url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             "--remote-debugging-port=0", "--window-size=1200,800", "--user-data-dir=" + profile,
+             *extra_args, url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its own process group: close() ends its helpers too
         for line in self.proc.stderr:
             if "DevTools listening on ws://" in line:
                 self.debug_port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
@@ -214,6 +217,35 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # Renderer and utility processes may outlive the browser process for
+        # a moment and still write into the profile: end the group we made.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class Profile:
+    """A temporary Chromium profile directory, removed once the browser's
+    last helper process has let go of it (a plain TemporaryDirectory failed
+    now and then with "Directory not empty")."""
+
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="ior-chromium-")
+        return self.path
+
+    def __exit__(self, *exc):
+        deadline = time.time() + 10
+        while True:
+            try:
+                shutil.rmtree(self.path)
+                return False
+            except FileNotFoundError:
+                return False
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 SCREEN = ("(()=>{const b=term.buffer.active;let s='';"
@@ -221,7 +253,7 @@ SCREEN = ("(()=>{const b=term.buffer.active;let s='';"
 
 
 async def browser_mode(server, shots):
-    with tempfile.TemporaryDirectory() as profile:
+    with Profile() as profile:
         b = Browser("http://127.0.0.1:%d/" % server.port, profile)
         try:
             await b.attach()
