@@ -5,6 +5,7 @@
 //  - a real client stream (the input deflated, flushed or finished, then
 //    plain bytes): under lax limits it inflates to exactly the input, and
 //    the bytes after the stream's end come back unchanged, whatever the split.
+#include "../comm/tests/deflate_stream.h"
 #include "fuzz_input.h"
 #include "mccp3.h"
 
@@ -17,23 +18,7 @@ using comm::Decompressor;
 
 namespace {
 
-std::string deflate_all(std::string_view plain, bool finish) {
-    z_stream z{};
-    FUZZ_CHECK(deflateInit(&z, Z_DEFAULT_COMPRESSION) == Z_OK, "deflateInit");
-    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(plain.data()));
-    z.avail_in = static_cast<uInt>(plain.size());
-    std::string out;
-    char buf[4096];
-    int rc;
-    do {
-        z.next_out = reinterpret_cast<Bytef *>(buf);
-        z.avail_out = sizeof buf;
-        rc = deflate(&z, finish ? Z_FINISH : Z_SYNC_FLUSH);
-        out.append(buf, sizeof buf - z.avail_out);
-    } while (z.avail_out == 0 || (finish && rc != Z_STREAM_END));
-    deflateEnd(&z);
-    return out;
-}
+using comm::test_support::deflate_all;
 
 void arbitrary(fuzz::Input &in, std::uint32_t seed, std::size_t max_chunk) {
     Decompressor::Limits limits{in.range(1, 1 << 18), in.range(1, 1100), in.range(0, 1 << 16)};

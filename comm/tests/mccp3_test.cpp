@@ -1,5 +1,7 @@
 #include "mccp3.h"
 
+#include "deflate_stream.h"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -9,24 +11,7 @@ using comm::Decompressor;
 
 namespace {
 
-// What a client sends: one zlib stream, optionally finished.
-std::string deflate_all(const std::string &plain, bool finish = true, int level = Z_DEFAULT_COMPRESSION) {
-    z_stream z{};
-    deflateInit(&z, level);
-    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(plain.data()));
-    z.avail_in = static_cast<uInt>(plain.size());
-    std::string out;
-    char buf[4096];
-    int rc;
-    do {
-        z.next_out = reinterpret_cast<Bytef *>(buf);
-        z.avail_out = sizeof buf;
-        rc = deflate(&z, finish ? Z_FINISH : Z_SYNC_FLUSH);
-        out.append(buf, sizeof buf - z.avail_out);
-    } while (z.avail_out == 0 || (finish && rc != Z_STREAM_END));
-    deflateEnd(&z);
-    return out;
-}
+using comm::test_support::deflate_all;  // what a client sends
 
 }  // namespace
 

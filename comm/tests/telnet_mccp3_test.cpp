@@ -2,6 +2,8 @@
 // stream): where compression starts, how it ends, and how it fails.
 #include "telnet.h"
 
+#include "deflate_stream.h"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -19,27 +21,8 @@ std::string bytes(std::initializer_list<int> list) {
 }
 
 // The client's side: one deflate stream, flushed (or finished) per call.
-class Client {
-public:
-    Client() { deflateInit(&z_, Z_BEST_COMPRESSION); }
-    ~Client() { deflateEnd(&z_); }
-    std::string compress(const std::string &plain, bool finish = false) {
-        z_.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(plain.data()));
-        z_.avail_in = static_cast<uInt>(plain.size());
-        std::string out;
-        char buf[4096];
-        int rc;
-        do {
-            z_.next_out = reinterpret_cast<Bytef *>(buf);
-            z_.avail_out = sizeof buf;
-            rc = deflate(&z_, finish ? Z_FINISH : Z_SYNC_FLUSH);
-            out.append(buf, sizeof buf - z_.avail_out);
-        } while (z_.avail_out == 0 || (finish && rc != Z_STREAM_END));
-        return out;
-    }
-
-private:
-    z_stream z_{};
+struct Client : comm::test_support::DeflateStream {
+    Client() : DeflateStream(Z_BEST_COMPRESSION) {}
 };
 
 struct Recorder : TelnetHandler {
