@@ -176,6 +176,23 @@ def read_line(pipe, timeout):
     return data.decode(errors="replace").strip()
 
 
+def accept_backlog(port):
+    """Connections waiting in the kernel's accept queue of the listener on
+    `port` (the rx_queue of a LISTEN socket in /proc/net/tcp{,6})."""
+    waiting = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                waiting += int(fields[4].split(":")[1], 16)
+    return waiting
+
+
 _ipv6 = None
 
 

@@ -163,23 +163,6 @@ def fd_count(server):
     return len(os.listdir("/proc/%d/fd" % server.pid()))
 
 
-def accept_backlog(port):
-    """Connections waiting in the kernel's accept queue of the listener on
-    `port` (the rx_queue of a LISTEN socket in /proc/net/tcp{,6})."""
-    waiting = 0
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                waiting += int(fields[4].split(":")[1], 16)
-    return waiting
-
-
 def wait_until_released(server, port, base, timeout=5):
     """Until the server has accepted every connection made to `port` and holds
     `base` descriptors again, twice in a row 20 ms apart (a connection reset
@@ -188,7 +171,7 @@ def wait_until_released(server, port, base, timeout=5):
     deadline = time.time() + timeout
     settled = 0
     while settled < 2 and time.time() < deadline:
-        settled = settled + 1 if accept_backlog(port) == 0 and fd_count(server) == base else 0
+        settled = settled + 1 if it.accept_backlog(port) == 0 and fd_count(server) == base else 0
         time.sleep(0.02)
     return fd_count(server)
 

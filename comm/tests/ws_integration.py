@@ -65,8 +65,11 @@ class WsServer(it.Server):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def settled_fds(self, target, timeout=5):
+        """Descriptors once every connection to the WebSocket port has been
+        accepted (none left in the kernel's queue) and released, or at the
+        timeout (a reset before the accept must not pass for released)."""
         deadline = time.time() + timeout
-        while time.time() < deadline and self.fds() > target:
+        while time.time() < deadline and (self.fds() > target or it.accept_backlog(self.ws_port) > 0):
             time.sleep(0.05)
         return self.fds()
 
