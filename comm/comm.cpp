@@ -107,8 +107,9 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     LineBuffer lines;
     std::deque<std::string> commands;
     std::size_t command_bytes = 0;
-    std::string batch;          // output gathered while one read is processed
-    bool batching = false;
+    // Output of this loop turn, posted as one write at its end (Comm::gather).
+    std::string batch;
+    bool pending = false;       // listed in Comm::pending_
     std::size_t lines_before_login = 0;
     std::string held;           // input not yet read: the command queue was full
     int protocol_errors = 0;    // malformed subnegotiations logged so far
@@ -169,7 +170,7 @@ constexpr auto timer_period = std::chrono::milliseconds(250);
 constexpr auto flush_grace = std::chrono::seconds(5);
 // How long a stopped MCCP2 stream is kept for a restart (see Link).
 constexpr auto spare_compressor_keep = std::chrono::seconds(10);
-// Replies to one read are written together; past this they go out early.
+// A link's output of one loop turn is one write; past this it goes out early.
 constexpr std::size_t batch_limit = 64 * 1024;
 // Before login, input is taken in slices this big, so a client that
 // exceeds its budget is cut within one slice, not one whole read.
@@ -493,6 +494,7 @@ int Comm::run() {
     while (true) {
         if (g_shutdown_requested && !shutting_down_) begin_shutdown();
         if (g_reboot_requested && !shutting_down_ && hot_reboot(events)) return 0;
+        flush_output();
         if (shutting_down_ && (connection_count() == 0 || now() >= shutdown_deadline_)) break;
         bool busy = std::any_of(links_.begin(), links_.end(),
                                 [](const auto &l) { return !l->dead && !l->commands.empty(); });
@@ -660,6 +662,10 @@ void Comm::on_socket_input(Link &link, std::string_view bytes) {
     }
     if (link.stack.empty()) return on_input(link, bytes);
     if (link.closing) return;
+    // What this turn wrote so far goes before anything the layers answer
+    // now (a close frame, a TLS alert must be the last thing sent).
+    write_batch(link);
+    if (link.dead) return;
     std::string up, down;
     link.stack.receive(bytes, up, down);
     post_socket(link, down);
@@ -772,16 +778,15 @@ std::string Comm::refusal(Link &link, bool &log_it) {
     return {};
 }
 
-// Replies to one read go out as one write (a negotiation storm would
-// otherwise cost a send per reply); before login the read is taken in
-// slices and held against the budget after each.
+// Before login the read is taken in slices and held against the budget
+// after each. (Replies go out with the rest of the turn's output: one
+// write, however many a negotiation storm asks for.)
 void Comm::on_input(Link &link, std::string_view bytes) {
     if (link.closing || !link.user) return;
     const auto t = now();
     link.user->last_input_ = t;
     if (link.tn) link.tn->set_time(t);
     const bool budgeted = !link.console && !link.user->logged_in_;
-    link.batching = true;
     while (!bytes.empty() && !link.dead && !link.closing && link.user) {
         // Where MCCP3 is on, input is taken in slices too: a slice inflates
         // to at most Decompressor's per-feed budget, and once the command
@@ -803,8 +808,6 @@ void Comm::on_input(Link &link, std::string_view bytes) {
             break;
         }
     }
-    link.batching = false;
-    write_batch(link);
     if (!link.dead && link.user && !link.input_paused && link.command_bytes > cfg_.max_input_queue) {
         link.input_paused = true;
         if (!link.flood_logged)
@@ -964,6 +967,7 @@ void Comm::process_notices() {
 }
 
 void Comm::reap() {
+    std::erase_if(pending_, [](const Link *l) { return l->dead; });
     std::erase_if(users_, [](const auto &u) { return u->gone_; });
     std::erase_if(links_, [](const auto &l) { return l->dead; });
 }
@@ -1051,6 +1055,7 @@ void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
     // The real clock: a test's frozen clock must not stall the hand-over.
     const auto deadline = Clock::now() + reboot_flush_grace;
     while (true) {
+        flush_output();
         const bool pending = std::any_of(links_.begin(), links_.end(), [&](const auto &l) {
             return !l->dead && (l->closing || (!l->console && io_reactor_queued_bytes(reactor_, l->fd) > 0));
         });
@@ -1063,6 +1068,7 @@ void Comm::freeze_for_reboot(std::vector<io_event_t> &events) {
         // array may mean bytes still held in the reactor.
         if (last && n < static_cast<int>(events.size())) break;
     }
+    flush_output();
     // What did not flush in time is not handed on: the rest of its output
     // (maybe the end of its MCCP2 stream) would be lost with the reactor's
     // queue, and the client could not make sense of what follows. It goes
@@ -1315,18 +1321,49 @@ void Comm::send(Link &link, std::string_view bytes) {
         net::write_console(bytes);
         return;
     }
-    if (link.batching) {
-        link.batch += bytes;
-        if (link.batch.size() >= batch_limit) write_batch(link);
-        return;
+    // A link the reactor already holds output for is waiting for the peer:
+    // appending to its queue costs no system call, and keeps the cap and
+    // the watermarks acting on every write as they always have.
+    if (link.closing || (link.batch.empty() && io_reactor_queued_bytes(reactor_, link.fd) > 0))
+        return post(link, bytes);
+    gather(link, bytes);
+}
+
+// Like a driver's backend loop, everything a link is sent in one turn (a
+// say and its prompt, every line of a fan-out) leaves as one write at the
+// end of the turn (flush_output), not one system call per piece. The batch
+// holds wire bytes (compressed when MCCP2 is on, so its start and end fall
+// in order), only while the reactor holds nothing for the link, and never
+// past the high watermark: it can never be what should have throttled or
+// dropped the link, so queued_output() and check_output() need not count it.
+void Comm::gather(Link &link, std::string_view bytes) {
+    if (!link.pending) {
+        link.pending = true;
+        pending_.push_back(&link);
     }
-    post(link, bytes);
+    link.batch += bytes;
+    if (link.batch.size() >= std::min(batch_limit, cfg_.output_high_water)) write_batch(link);
 }
 
 void Comm::write_batch(Link &link) {
     if (link.batch.empty() || link.dead) return;
     std::string bytes = std::exchange(link.batch, {});
     post(link, bytes);
+}
+
+// End of a loop turn, before the next wait: O(links written), not O(links).
+void Comm::flush_output() {
+    while (!pending_.empty()) {
+        flushing_.swap(pending_);
+        for (Link *l : flushing_) {
+            l->pending = false;
+            write_batch(*l);
+        }
+        flushing_.clear();
+        // A link dropped at a failed write: the application's goodbyes to
+        // the others are more output of this turn.
+        process_notices();
+    }
 }
 
 // Application bytes: through the link's layers (TLS records, WebSocket
@@ -1344,6 +1381,7 @@ void Comm::post_socket(Link &link, std::string_view bytes) {
         lose_link(link, std::string("write failed: ") + io_reactor_strerror(io_reactor_last_error(reactor_)));
         return;
     }
+    ++output_writes_;
     check_output(link);
 }
 
@@ -1398,7 +1436,6 @@ void Comm::close_link(Link &link) {
     std::string tail = link.stop_compression();
     link.spare_z.reset();
     send(link, tail);
-    link.batching = false;
     write_batch(link);
     if (link.dead) return;
     std::string bye;  // close frame, close_notify

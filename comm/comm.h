@@ -200,6 +200,10 @@ public:
     // "0.0.0.0:4000 [::]:4000": what the listeners are bound to.
     std::string listening_on() const;
     std::size_t connection_count() const;
+    // Writes handed to the reactor so far (sockets, not the console): one
+    // per link per loop turn in the common case, whatever the application
+    // wrote (tests and benchmarks read it). Loop thread only.
+    std::uint64_t output_writes() const { return output_writes_; }
     // The web client's files for plain GETs on WebSocket listeners (set
     // before start(); unset or `websocket client : off`: every GET is 404).
     void set_web_files(ws::FileLookup files) { web_files_ = std::move(files); }
@@ -252,7 +256,9 @@ private:
     bool adopt_user(const reboot::UserState &us, std::string &error);
 
     void send(Link &link, std::string_view bytes);
+    void gather(Link &link, std::string_view bytes);
     void write_batch(Link &link);
+    void flush_output();
     void post(Link &link, std::string_view bytes);
     void post_socket(Link &link, std::string_view bytes);
     void check_output(Link &link);
@@ -277,6 +283,10 @@ private:
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<User>> users_;
     std::vector<std::unique_ptr<Link>> links_;
+    // Links with output gathered this turn (flush_output); `flushing_` is
+    // its spare, swapped in so the end of a turn allocates nothing.
+    std::vector<Link *> pending_, flushing_;
+    std::uint64_t output_writes_ = 0;
     msdp::Variables msdp_;  // server-wide MSDP values
     // on_netdead (true) / on_disconnect (false) calls, made at safe points
     // of the loop, never from inside the application's own calls.

@@ -624,6 +624,136 @@ TEST_P(CommLoop, mccp3_bomb_drops_the_link_with_a_log_line) {
 }
 #endif
 
+// ---- output coalescing: one write per link per loop turn --------------------
+
+// A say fanned out to the room: every user gets the line and its prompt
+// (text and GA) as one write of the turn, not three.
+TEST_P(CommLoop, a_fanned_out_line_and_its_prompt_reach_each_user_as_one_write) {
+    start();
+    std::atomic<long long> before{-1}, after{-1};
+    app_.on_line_rule = [&](comm::User &u, std::string_view line) {
+        comm::Comm &server = *app_.comm;
+        if (line == "say") {
+            before = static_cast<long long>(server.output_writes());
+            for (comm::User *other : server.users()) {
+                other->write("#" + std::to_string(u.id()) + " says: hello\n");
+                other->prompt("> ");
+            }
+        } else if (line == "count") {
+            after = static_cast<long long>(server.output_writes());
+        }
+    };
+    std::vector<socket_fd_t> room{client(), client(), client()};
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 3; }); }));
+    send(room[0], "say\r\n");
+    for (socket_fd_t c : room) {
+        std::string got;
+        EXPECT_TRUE(read_until(c, "says: hello\r\n> \xff\xf9", got)) << got;  // IAC GA ends the prompt
+    }
+    send(room[0], "count\r\n");
+    ASSERT_TRUE(eventually([&] { return after.load() >= 0; }));
+    EXPECT_EQ(after.load() - before.load(), 3) << "writes for a say to 3 users";
+}
+
+// A user who never reads is still dropped at the output cap when its output
+// comes as many small lines a turn, and the one who reads misses nothing.
+// (The kernel holds a few MB for the slow one first: loopback send buffers
+// grow to tcp_wmem's maximum.)
+TEST_P(CommLoop, a_slow_reader_in_a_busy_room_is_dropped_at_the_cap_and_the_rest_get_everything) {
+    comm::Config cfg;
+    cfg.output_cap = 64 * 1024;
+    cfg.output_high_water = 32 * 1024;
+    cfg.output_low_water = 8 * 1024;
+    start(cfg);
+    const std::string filler(90, '.');
+    app_.on_line_rule = [&](comm::User &speaker, std::string_view line) {
+        speaker.set_logged_in();  // past the pre-login line budget
+        for (comm::User *u : app_.comm->users())
+            for (int i = 0; i < 100; ++i) u->write(std::string(line) + "." + std::to_string(i) + filler + "\n");
+    };
+    socket_fd_t reader = client();
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
+    socket_fd_t slow = client();  // #2, never reads
+    ts::set_buffers(slow, 4096, 4096);
+    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 2; }); }));
+    std::string got;
+    for (int tick = 0; tick < 1000 && !app_.log_has("output buffer over its cap"); ++tick) {
+        const std::string name = "t" + std::to_string(tick);
+        send(reader, name + "\r\n");
+        ASSERT_TRUE(read_until(reader, name + ".99" + filler + "\r\n", got)) << "tick " << tick;
+        for (int i = 0; i < 100; ++i)
+            ASSERT_NE(got.find(name + "." + std::to_string(i) + filler + "\r\n"), std::string::npos) << name << " " << i;
+        got.clear();
+    }
+    EXPECT_TRUE(app_.log_has("dropped #2 ")) << app_.locked([&] { return app_.log.empty() ? "" : app_.log.back(); });
+    EXPECT_FALSE(app_.log_has("dropped #1 "));
+}
+
+#if IOR_TEST_ZLIB
+// Inflates what follows IAC SB MCCP2 IAC SE; bytes after the stream's end
+// are kept apart (`tail`): they were sent plain.
+struct Inflater {
+    z_stream z{};
+    std::string plain, tail;
+    bool ended = false, failed = false;
+    Inflater() { inflateInit(&z); }
+    ~Inflater() { inflateEnd(&z); }
+    void feed(std::string in) {
+        if (ended || failed) return void(tail += in);
+        z.next_in = reinterpret_cast<Bytef *>(in.data());
+        z.avail_in = static_cast<uInt>(in.size());
+        while (z.avail_in > 0 && !ended) {
+            char out[4096];
+            z.next_out = reinterpret_cast<Bytef *>(out);
+            z.avail_out = sizeof out;
+            int rc = inflate(&z, Z_SYNC_FLUSH);
+            plain.append(out, sizeof out - z.avail_out);
+            if (rc == Z_STREAM_END) ended = true;
+            else if (rc != Z_OK) return void(failed = true);
+        }
+        if (ended) tail.append(reinterpret_cast<const char *>(z.next_in), z.avail_in);
+    }
+};
+
+// MCCP2 turned on and off by the same read as a command whose reply goes
+// out in that turn's single write: the start marker stays plain and before
+// the compressed reply, and the reply after the stream's end is plain.
+TEST_P(CommLoop, mccp2_start_and_end_keep_their_place_in_a_turns_one_write) {
+    if (!comm::Compressor::available()) GTEST_SKIP() << "built without zlib";
+    start();
+    app_.on_line_rule = [](comm::User &u, std::string_view line) {
+        u.write(std::string(line) + " reply\n");
+        u.prompt("> ");
+    };
+    socket_fd_t c = client();
+    std::string got;
+    ASSERT_TRUE(read_until(c, "\xff\xfb\x56", got)) << "no IAC WILL COMPRESS2";
+    send(c, "\xff\xfd\x56" "one\r\n");  // IAC DO COMPRESS2 and a command, one read
+    const std::string start_sb = "\xff\xfa\x56\xff\xf0";
+    ASSERT_TRUE(read_until(c, start_sb, got));
+    const std::size_t at = got.find(start_sb);
+    EXPECT_EQ(got.substr(0, at).find("reply"), std::string::npos) << "a reply before the start marker";
+    Inflater in;
+    in.feed(got.substr(at + start_sb.size()));
+    auto pump = [&](const std::function<bool()> &done) {
+        char buf[4096];
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            long n = ts::recv_some(c, buf, sizeof buf, 50);
+            if (n == 0) break;
+            if (n > 0) in.feed(std::string(buf, static_cast<std::size_t>(n)));
+        }
+        return done();
+    };
+    ASSERT_TRUE(pump([&] { return in.plain.find("one reply\r\n> ") != std::string::npos; })) << in.plain;
+    send(c, "\xff\xfe\x56" "two\r\n");  // IAC DONT COMPRESS2 and a command, one read
+    EXPECT_TRUE(pump([&] { return in.tail.find("two reply\r\n") != std::string::npos; }))
+        << "ended: " << in.ended << " failed: " << in.failed << " tail: " << in.tail;
+    EXPECT_EQ(in.tail.substr(0, 11), "two reply\r\n") << "plain text right after the stream's end";
+    EXPECT_EQ(in.plain.find("two"), std::string::npos) << "the reply after DONT was compressed";
+}
+#endif
+
 std::vector<std::string> backends() {
     std::vector<std::string> out;
     for (const char *const *b = io_reactor_backends(); b && *b; ++b) out.emplace_back(*b);
