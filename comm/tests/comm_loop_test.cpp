@@ -746,9 +746,13 @@ TEST_P(CommLoop, mccp2_start_and_end_keep_their_place_in_a_turns_one_write) {
         return done();
     };
     ASSERT_TRUE(pump([&] { return in.plain.find("one reply\r\n> ") != std::string::npos; })) << in.plain;
-    send(c, "\xff\xfe\x56" "two\r\n");  // IAC DONT COMPRESS2 and a command, one read
+    // DO of an option nobody offers (its WONT is gathered compressed), DONT
+    // COMPRESS2 and a command, one read: the WONT must be inside the stream.
+    send(c, "\xff\xfd\xc8" "\xff\xfe\x56" "two\r\n");
     EXPECT_TRUE(pump([&] { return in.tail.find("two reply\r\n") != std::string::npos; }))
         << "ended: " << in.ended << " failed: " << in.failed << " tail: " << in.tail;
+    EXPECT_TRUE(in.ended) << "no Z_STREAM_END";
+    EXPECT_NE(in.plain.find("\xff\xfc\xc8"), std::string::npos) << "IAC WONT 200 not in the stream";
     EXPECT_EQ(in.tail.substr(0, 11), "two reply\r\n") << "plain text right after the stream's end";
     EXPECT_EQ(in.plain.find("two"), std::string::npos) << "the reply after DONT was compressed";
 }
