@@ -59,7 +59,6 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     // A client may toggle MCCP2; the stream stopped last is reused
     // (deflateReset) instead of allocating and initialising a new one.
     void start_compression() {
-        comm.seal(*this);
         if (spare_z && spare_z->restart()) z = std::move(spare_z);
         else z = std::make_unique<Compressor>();
         spare_z.reset();
@@ -69,7 +68,6 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     // compressing must not pin ~256 KiB of deflate state for its lifetime.
     std::string stop_compression() {
         if (!z) return {};
-        comm.seal(*this);
         std::string tail = z->finish();
         spare_z = std::move(z);
         spare_since = comm.now();
@@ -109,10 +107,8 @@ struct Link final : Endpoint, telnet::TelnetHandler {
     LineBuffer lines;
     std::deque<std::string> commands;
     std::size_t command_bytes = 0;
-    // Output of this loop turn, posted as one write at its end (Comm::gather):
-    // wire bytes, then (while compressing) text not yet through deflate.
+    // Output of this loop turn, posted as one write at its end (Comm::gather).
     std::string batch;
-    std::string raw;
     bool pending = false;       // listed in Comm::pending_
     std::size_t lines_before_login = 0;
     std::string held;           // input not yet read: the command queue was full
@@ -1316,12 +1312,6 @@ bool Comm::msdp_value(const User *user, std::string_view name, msdp::Value &out)
 
 void Comm::send(Link &link, std::string_view bytes) {
     if (link.dead || bytes.empty()) return;
-    // A link the reactor already holds output for is waiting for the peer:
-    // appending to its queue costs no system call, and keeps the cap and
-    // the watermarks acting on every write as they always have.
-    if (!link.console && !link.closing &&
-        (!link.batch.empty() || !link.raw.empty() || io_reactor_queued_bytes(reactor_, link.fd) == 0))
-        return gather(link, bytes);
     std::string packed;
     if (link.z) {
         packed = link.z->compress(bytes);
@@ -1331,38 +1321,32 @@ void Comm::send(Link &link, std::string_view bytes) {
         net::write_console(bytes);
         return;
     }
-    post(link, bytes);
+    // A link the reactor already holds output for is waiting for the peer:
+    // appending to its queue costs no system call, and keeps the cap and
+    // the watermarks acting on every write as they always have.
+    if (link.closing || (link.batch.empty() && io_reactor_queued_bytes(reactor_, link.fd) > 0))
+        return post(link, bytes);
+    gather(link, bytes);
 }
 
 // Like a driver's backend loop, everything a link is sent in one turn (a
 // say and its prompt, every line of a fan-out) leaves as one write at the
-// end of the turn (flush_output), not one system call per piece; with
-// MCCP2 on, it goes through deflate once, with one sync flush, not once per
-// piece. Output is gathered only while the reactor holds nothing for the
-// link, and never past the high watermark: it can never be what should
-// have throttled or dropped the link, so queued_output() and check_output()
-// need not count it.
+// end of the turn (flush_output), not one system call per piece. The batch
+// holds wire bytes (compressed when MCCP2 is on, so its start and end fall
+// in order), only while the reactor holds nothing for the link, and never
+// past the high watermark: it can never be what should have throttled or
+// dropped the link, so queued_output() and check_output() need not count it.
 void Comm::gather(Link &link, std::string_view bytes) {
     if (!link.pending) {
         link.pending = true;
         pending_.push_back(&link);
     }
-    (link.z ? link.raw : link.batch) += bytes;
-    if (link.batch.size() + link.raw.size() >= std::min(batch_limit, cfg_.output_high_water)) write_batch(link);
-}
-
-// The text gathered while compressing, through deflate: before the stream
-// starts, stops or is flushed, so the MCCP2 markers keep their place.
-void Comm::seal(Link &link) {
-    if (link.raw.empty()) return;
-    std::string text = std::exchange(link.raw, {});
-    link.batch += link.z ? link.z->compress(text) : text;
+    link.batch += bytes;
+    if (link.batch.size() >= std::min(batch_limit, cfg_.output_high_water)) write_batch(link);
 }
 
 void Comm::write_batch(Link &link) {
-    if (link.dead) return;
-    seal(link);
-    if (link.batch.empty()) return;
+    if (link.batch.empty() || link.dead) return;
     std::string bytes = std::exchange(link.batch, {});
     post(link, bytes);
 }
@@ -1470,7 +1454,6 @@ void Comm::finish_link(Link &link) {
     handshake_done(link);
     if (link.admitted) admission_.release(link.host);
     link.batch.clear();
-    link.raw.clear();
     io_reactor_remove(reactor_, link.fd);
     if (!link.console) net::close_socket(link.fd);
     if (User *u = link.user) {  // torn down under a live session (shutdown)

@@ -257,7 +257,6 @@ private:
 
     void send(Link &link, std::string_view bytes);
     void gather(Link &link, std::string_view bytes);
-    void seal(Link &link);
     void write_batch(Link &link);
     void flush_output();
     void post(Link &link, std::string_view bytes);
