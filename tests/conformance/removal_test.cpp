@@ -239,6 +239,7 @@ TEST_P(Conformance, remove_and_destroy_never_close_the_callers_socket) {
 // right after it ends the connection (the peer reads the farewell, then
 // EOF) without another wait. Both before the loop first ran and after.
 TEST_P(Conformance, close_after_remove_reaches_the_peer_without_another_wait) {
+    Loop loop(reactor);  // its event array must outlive the removes (contract 2)
     for (bool loop_ran : {false, true}) {
         SCOPED_TRACE(loop_ran ? "after a wait" : "before any wait");
         ts::Pair p = pair();
@@ -246,7 +247,6 @@ TEST_P(Conformance, close_after_remove_reaches_the_peer_without_another_wait) {
         ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
         if (loop_ran) {
             ASSERT_TRUE(ts::send_all(p.peer, "hi", 2, kDeadlineMs));
-            Loop loop(reactor);
             ASSERT_TRUE(loop.until([&] { return loop.data_for(&ctx) == "hi"; })) << loop.describe();
         }
         ASSERT_EQ(io_reactor_post_write(reactor, p.local, const_cast<char *>("bye"), 3), 0);
