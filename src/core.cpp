@@ -22,15 +22,15 @@ using ior::HandleKind;
 namespace {
 
 // Read data lands in one arena per wait, so every EVENT_READ buffer stays
-// valid until the next wait and no buffer is pinned per connection.
-// It starts small and doubles (up to kArenaMax) after a wait ran out of it:
-// a wait that cannot read every ready socket costs another kernel round per
-// few messages (16 KiB echoes on 1,000 connections: 4.7x raw epoll's
-// epoll_waits at 512 KiB, 1.24x at 2 MiB, bench/counters.py). Not larger:
-// the bytes are sent on from here, and past the CPU's L2 cache they are
-// read back from memory (8 MiB measured no better).
-constexpr std::size_t kArenaStart = 512 * 1024;
-constexpr std::size_t kArenaMax = 2 * 1024 * 1024;
+// valid until the next wait and no buffer is pinned per connection. It is
+// small on purpose: the caller usually sends the bytes on (an echo, a
+// relay) before the next wait, and they should still be in the CPU's cache
+// then; a socket that finds no room is read by the next wait, which does
+// not poll the kernel again until every deferred read is done (see wait).
+// 16 KiB echoes on 1,000 connections, server CPU per message vs a
+// hand-written epoll loop: 1.20x with a 2 MiB arena (the sends read the
+// bytes back from memory), about 1.0x at 256 KiB (bench/counters.py).
+constexpr std::size_t kArenaBytes = 256 * 1024;
 constexpr std::size_t kMaxRead = 64 * 1024;
 constexpr std::size_t kMinRead = 16 * 1024;
 // Writes up to this size go to a backend that sends itself (backend.h) as
@@ -80,8 +80,7 @@ struct io_reactor_s final : ior::Sink {
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
     std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;
-    std::unique_ptr<char[]> arena{new char[kArenaStart]};
-    std::size_t arena_bytes = kArenaStart;
+    std::unique_ptr<char[]> arena{new char[kArenaBytes]};
     std::size_t arena_used = 0;
     bool arena_ran_out = false;  // this wait deferred a read for want of room
     io_event_t *out = nullptr;  // the caller's array, during and after a wait
@@ -115,7 +114,6 @@ struct io_reactor_s final : ior::Sink {
     int queue_for_backend(Handle &h, const char *data, std::size_t len);
     int caller_io(Handle &h, bool write, void *buffer, std::size_t len);
     int wait(io_event_t *events, int max_events, const timeval *tv);
-    void grow_arena_if_short();
 
     // Event output
     void emit(Handle &h, int type, const void *buffer = nullptr, int bytes = 0);
@@ -395,18 +393,6 @@ void io_reactor_s::serve(Handle &h, std::uint8_t due) {
     }
 }
 
-// Only between waits: every buffer of the last wait is the caller's until
-// this one starts.
-void io_reactor_s::grow_arena_if_short() {
-    arena_used = 0;
-    if (!arena_ran_out || arena_bytes >= kArenaMax) return;
-    arena_ran_out = false;
-    std::unique_ptr<char[]> bigger(new (std::nothrow) char[arena_bytes * 2]);
-    if (!bigger) return;
-    arena = std::move(bigger);
-    arena_bytes *= 2;
-}
-
 int io_reactor_s::wait(io_event_t *events, int max_events, const timeval *tv) {
     int timeout_ms;
     if (!events || max_events <= 0) return fail(EINVAL);
@@ -414,7 +400,8 @@ int io_reactor_s::wait(io_event_t *events, int max_events, const timeval *tv) {
     out = events;
     out_count = 0;
     out_capacity = max_events;
-    grow_arena_if_short();
+    arena_used = 0;
+    arena_ran_out = false;
     in_wait = true;
     while (!unclaimed_accepts.empty() && has_room()) {
         auto [listener, fd] = unclaimed_accepts.front();
@@ -422,6 +409,14 @@ int io_reactor_s::wait(io_event_t *events, int max_events, const timeval *tv) {
         accepted(*listener, fd);
     }
     drain_ready();
+    // Reads still owed for want of room, or a full array: polling now would
+    // only hear again about sockets that are already on the ready list (and
+    // an epoll_wait costs a poll of each). Hand these events over first, as
+    // a hand-written loop works through one epoll_wait's batch.
+    if (arena_ran_out || !has_room()) {
+        in_wait = false;
+        return out_count;
+    }
     // Anything already owed means: look, but do not sleep.
     if (out_count > 0 || !ready.empty() || !unclaimed_accepts.empty()) timeout_ms = 0;
     int error = backend->poll(*this, timeout_ms);
@@ -437,7 +432,7 @@ void io_reactor_s::readable(Handle &h) {
     if (!h.reading()) return;
     if (!h.stash.empty()) return mark(h, kStash | kRead);  // stashed bytes go first
     if (!has_room()) return mark(h, kRead);
-    if (arena_bytes - arena_used < kMinRead) {
+    if (kArenaBytes - arena_used < kMinRead) {
         arena_ran_out = true;
         return mark(h, kRead);
     }
@@ -446,7 +441,7 @@ void io_reactor_s::readable(Handle &h) {
 
 void io_reactor_s::read_stream(Handle &h) {
     char *buf = arena.get() + arena_used;
-    std::size_t room = allowance(h, std::min(kMaxRead, arena_bytes - arena_used));
+    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
     int error = 0;
     long n = h.kind == HandleKind::console ? ior::sys::read_console(h.fd, buf, room, error)
                                             : ior::sys::recv(h.fd, buf, room, error);
@@ -531,7 +526,7 @@ void io_reactor_s::consume_grant(Handle &h) {
 // this same wait, and the event's buffer must not move.
 void io_reactor_s::deliver_stash(Handle &h) {
     if (!h.deliverable() || h.stash.empty()) return;
-    std::size_t room = allowance(h, std::min(kMaxRead, arena_bytes - arena_used));
+    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
     if (!has_room() || room == 0) return mark(h, kStash);
     std::size_t n = std::min(room, h.stash.size());
     char *buf = arena.get() + arena_used;

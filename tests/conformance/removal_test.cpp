@@ -235,6 +235,30 @@ TEST_P(Conformance, remove_and_destroy_never_close_the_callers_socket) {
     EXPECT_EQ(std::memcmp(got, "pong", 4), 0);
 }
 
+// The reactor holds no reference that outlives remove: the caller's close()
+// right after it ends the connection (the peer reads the farewell, then
+// EOF) without another wait. Both before the loop first ran and after.
+TEST_P(Conformance, close_after_remove_reaches_the_peer_without_another_wait) {
+    Loop loop(reactor);  // its event array must outlive the removes (contract 2)
+    for (bool loop_ran : {false, true}) {
+        SCOPED_TRACE(loop_ran ? "after a wait" : "before any wait");
+        ts::Pair p = pair();
+        int ctx = 0;
+        ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+        if (loop_ran) {
+            ASSERT_TRUE(ts::send_all(p.peer, "hi", 2, kDeadlineMs));
+            ASSERT_TRUE(loop.until([&] { return loop.data_for(&ctx) == "hi"; })) << loop.describe();
+        }
+        ASSERT_EQ(io_reactor_post_write(reactor, p.local, const_cast<char *>("bye"), 3), 0);
+        ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
+        close_now(p.local);
+        char got[8];
+        ASSERT_TRUE(ts::recv_all(p.peer, got, 3, kDeadlineMs));
+        EXPECT_EQ(std::memcmp(got, "bye", 3), 0);
+        EXPECT_EQ(ts::recv_some(p.peer, got, sizeof got, kDeadlineMs), 0) << "no EOF after close";
+    }
+}
+
 TEST_P(Conformance, destroy_with_pending_io_is_clean) {
     // Registered handles, queued output, unread input, a listener: destroy
     // must release everything (ASan/valgrind see leaks) and not crash.
