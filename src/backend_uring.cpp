@@ -579,15 +579,19 @@ void UringBackend::take_file_slot(Handle &h) {
 }
 
 // Emptied by an SQE too, ahead of any later filling of the same slot.
+// Before the first poll nothing was submitted, and detach has turned the
+// filling into a NOP (neutralize_queued): the slot is empty already.
 void UringBackend::release_file_slot(Handle &h) {
     const int slot = slot_of(h);
     if (slot < 0) return;
-    static int no_file = -1;
-    io_uring_sqe *sqe = get_sqe();
-    if (!sqe) return;  // SQ full before the first poll: the slot stays taken
-    io_uring_prep_files_update(sqe, &no_file, 1, slot);
-    io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));  // no handle: nothing to do
-    ++ops_in_flight_;
+    if (ring_enabled_) {
+        static int no_file = -1;
+        io_uring_sqe *sqe = get_sqe();
+        if (!sqe) return;  // the ring refuses to submit: keep the slot out of use
+        io_uring_prep_files_update(sqe, &no_file, 1, slot);
+        io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(Op::cancel));  // no handle: nothing to do
+        ++ops_in_flight_;
+    }
     free_slots_.push_back(std::uint32_t(slot));
     h.backend_index &= ~(~0u << kSlotShift);
 }
@@ -648,7 +652,7 @@ void UringBackend::neutralize_queued(Handle &h, bool keep_sends) {
         if (keep_sends && (sqe->user_data & kOpMask) == std::uint64_t(Op::send)) continue;
         // A kept send may name the socket by its slot: the filling goes
         // ahead of it (and the emptying queued by detach after it).
-        if (sqe->opcode == IORING_OP_FILES_UPDATE) continue;
+        if (keep_sends && sqe->opcode == IORING_OP_FILES_UPDATE) continue;
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_data64(sqe, tag(&h, Op::none));
     }

@@ -259,6 +259,28 @@ TEST_P(Conformance, close_after_remove_reaches_the_peer_without_another_wait) {
     }
 }
 
+// The same for more handles than a backend can queue work for before its
+// first wait (io_uring's submission queue fills up, and it defers the rest).
+TEST_P(Conformance, close_after_remove_of_many_handles_added_before_any_wait) {
+    constexpr int kPairs = 150;
+    std::vector<ts::Pair> pairs;
+    int ctx = 0;
+    for (int i = 0; i < kPairs; ++i) {
+        pairs.push_back(pair());
+        ASSERT_EQ(io_reactor_add(reactor, pairs.back().local, &ctx, EVENT_READ), 0);
+    }
+    for (ts::Pair &p : pairs) {
+        ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
+        close_now(p.local);
+    }
+    char got[4];
+    for (int i = 0; i < kPairs; ++i)
+        ASSERT_EQ(ts::recv_some(pairs[i].peer, got, sizeof got, kDeadlineMs), 0) << "pair " << i;
+    Loop loop(reactor);
+    loop.idle();
+    EXPECT_TRUE(loop.seen.empty()) << loop.describe();
+}
+
 TEST_P(Conformance, destroy_with_pending_io_is_clean) {
     // Registered handles, queued output, unread input, a listener: destroy
     // must release everything (ASan/valgrind see leaks) and not crash.
