@@ -44,3 +44,25 @@ TEST(WriteQueue, appending_does_not_move_queued_bytes) {
 TEST(WriteQueue, empty_queue_costs_three_words) {
     EXPECT_LE(sizeof(WriteQueue), 3 * sizeof(void *));
 }
+
+// Output that backs up is sent in few pieces (each send takes the front
+// piece), though a queue starts with a small chunk.
+TEST(WriteQueue, backed_up_small_writes_come_out_in_few_pieces) {
+    WriteQueue q;
+    std::string expected;
+    for (int i = 0; i < 100; ++i) {
+        std::string line = "line " + std::to_string(i) + " of a long listing, padded to 40..\r\n";
+        line.resize(40, '.');
+        ASSERT_TRUE(q.append(line.data(), line.size()));
+        expected += line;
+    }
+    int pieces = 0;
+    std::string got;
+    while (!q.empty()) {
+        got.append(q.front_data(), q.front_size());
+        q.pop(q.front_size());
+        ++pieces;
+    }
+    EXPECT_EQ(got, expected);
+    EXPECT_LE(pieces, 3) << "4,000 bytes in 40-byte writes";
+}
