@@ -334,7 +334,8 @@ def write(out, d):
           "arrivals there (otherwise 10,000 logins are 50 million notices)." % (
               ", ".join(f"{n:,}" for n in cfg.get("mud_users", [])), cfg.get("mud_duration", 0)), "",
           "Cells are the median of %d run(s) with [min–max]; “vs raw” is the ratio of medians to raw-epoll "
-          "(higher is better for rates, lower for memory and CPU). "
+          "(higher is better for rates, lower for memory and CPU). Each run starts one peer later than the "
+          "one before, so every peer takes its turn early and late in the sequence. "
           "**Server CPU µs/msg** (and µs/conn) is the server's CPU time (`/proc/PID/schedstat`) over "
           "the whole load run (connection setup and warm-up included) divided by every message (connection) "
           "completed: unlike a rate it barely moves when other work on the machine takes CPU time away." % cfg["runs"], "",
