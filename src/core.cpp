@@ -29,7 +29,7 @@ namespace {
 // not poll the kernel again until every deferred read is done (see wait).
 // 16 KiB echoes on 1,000 connections, server CPU per message vs a
 // hand-written epoll loop: 1.20x with a 2 MiB arena (the sends read the
-// bytes back from memory), about 1.0x at 256 KiB (bench/counters.py).
+// bytes back from memory), 1.05x at 256 KiB (docs/benchmarks.md).
 constexpr std::size_t kArenaBytes = 256 * 1024;
 constexpr std::size_t kMaxRead = 64 * 1024;
 constexpr std::size_t kMinRead = 16 * 1024;
