@@ -103,6 +103,8 @@ struct io_reactor_s final : ior::Sink {
         auto it = handles.find(fd);
         return it == handles.end() ? nullptr : it->second;
     }
+    // Bytes of this wait's read arena not yet handed out.
+    std::size_t arena_left() const { return kArenaBytes - arena_used; }
     void trace(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     int add(socket_fd_t fd, void *context, int events, HandleKind kind);
@@ -432,7 +434,7 @@ void io_reactor_s::readable(Handle &h) {
     if (!h.reading()) return;
     if (!h.stash.empty()) return mark(h, kStash | kRead);  // stashed bytes go first
     if (!has_room()) return mark(h, kRead);
-    if (kArenaBytes - arena_used < kMinRead) {
+    if (arena_left() < kMinRead) {
         arena_ran_out = true;
         return mark(h, kRead);
     }
@@ -441,7 +443,7 @@ void io_reactor_s::readable(Handle &h) {
 
 void io_reactor_s::read_stream(Handle &h) {
     char *buf = arena.get() + arena_used;
-    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
+    std::size_t room = allowance(h, std::min(kMaxRead, arena_left()));
     int error = 0;
     long n = h.kind == HandleKind::console ? ior::sys::read_console(h.fd, buf, room, error)
                                             : ior::sys::recv(h.fd, buf, room, error);
@@ -526,7 +528,7 @@ void io_reactor_s::consume_grant(Handle &h) {
 // this same wait, and the event's buffer must not move.
 void io_reactor_s::deliver_stash(Handle &h) {
     if (!h.deliverable() || h.stash.empty()) return;
-    std::size_t room = allowance(h, std::min(kMaxRead, kArenaBytes - arena_used));
+    std::size_t room = allowance(h, std::min(kMaxRead, arena_left()));
     if (!has_room() || room == 0) return mark(h, kStash);
     std::size_t n = std::min(room, h.stash.size());
     char *buf = arena.get() + arena_used;
