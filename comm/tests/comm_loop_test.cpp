@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -159,6 +160,27 @@ protected:
         return true;
     }
 
+    // Ends client `fd` (by default with a reset, as a dropped line looks)
+    // and waits until the app hears that its session went net-dead.
+    bool lose_until_net_dead(socket_fd_t fd, void (*end)(socket_fd_t) = ts::abort_socket) {
+        end(fd);
+        clients_.erase(std::remove(clients_.begin(), clients_.end(), fd), clients_.end());
+        return eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); });
+    }
+
+    // A new client whose line "reclaim" takes the kept net-dead session
+    // over; the taken-over session greets it with "welcome back".
+    socket_fd_t reclaim_kept_session() {
+        app_.on_line_rule = [this](comm::User &fresh, std::string_view line) {
+            if (line != "reclaim" || !app_.kept) return;
+            comm::User *old = app_.kept;
+            if (app_.comm->reattach(*old, fresh)) old->write("welcome back\n");
+        };
+        socket_fd_t fd = client();
+        send(fd, "reclaim\r\n");
+        return fd;
+    }
+
     // Lets `d` pass at once for every timer of the comm layer.
     void advance(std::chrono::seconds d) { skipped_s_ += d.count(); }
 
@@ -200,18 +222,10 @@ TEST_P(CommLoop, dropped_session_is_net_dead_and_a_new_connection_can_take_it_ov
     start();
     socket_fd_t first = client();
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
-    ts::abort_socket(first);
-    clients_.clear();
-    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    ASSERT_TRUE(lose_until_net_dead(first));
     EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 0);
 
-    app_.on_line_rule = [this](comm::User &fresh, std::string_view line) {
-        if (line != "reclaim" || !app_.kept) return;
-        comm::User *old = app_.kept;
-        if (app_.comm->reattach(*old, fresh)) old->write("welcome back\n");
-    };
-    socket_fd_t second = client();
-    send(second, "reclaim\r\n");
+    socket_fd_t second = reclaim_kept_session();
     std::string got;
     EXPECT_TRUE(read_until(second, "welcome back", got)) << got;
     EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 0);  // the login ended silently
@@ -224,9 +238,7 @@ TEST_P(CommLoop, net_dead_session_ends_after_its_grace_period) {
     start(cfg);
     socket_fd_t first = client();
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
-    ts::close_socket(first);
-    clients_.clear();
-    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    ASSERT_TRUE(lose_until_net_dead(first, ts::close_socket));
     EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.disconnects == 1; }); }, 4000ms));
 }
 
@@ -285,9 +297,7 @@ TEST_P(CommLoop, net_dead_sessions_end_at_shutdown) {
     start();
     socket_fd_t c = client();
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.connects == 1; }); }));
-    ts::abort_socket(c);
-    clients_.clear();
-    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    ASSERT_TRUE(lose_until_net_dead(c));
     stop();
     EXPECT_EQ(app_.locked([&] { return app_.disconnects; }), 1);
 }
@@ -423,18 +433,10 @@ TEST_P(CommLoop, reattached_session_starts_a_fresh_idle_clock) {
     socket_fd_t first = client();
     send(first, "hello\r\n");
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size() == 1; }); }));
-    ts::abort_socket(first);
-    clients_.clear();
-    ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads == 1; }); }));
+    ASSERT_TRUE(lose_until_net_dead(first));
     advance(100s);  // longer net-dead than the idle timeout
 
-    app_.on_line_rule = [this](comm::User &fresh, std::string_view line) {
-        if (line != "reclaim" || !app_.kept) return;
-        comm::User *old = app_.kept;
-        if (app_.comm->reattach(*old, fresh)) old->write("welcome back\n");
-    };
-    socket_fd_t second = client();
-    send(second, "reclaim\r\n");
+    socket_fd_t second = reclaim_kept_session();
     std::string got;
     ASSERT_TRUE(read_until(second, "welcome back", got)) << got;
     EXPECT_FALSE(read_until(second, "idle too long", got, 700)) << "idled out at once: " << got;
@@ -458,6 +460,43 @@ TEST_P(CommLoop, nul_padding_is_dropped_and_blank_lines_are_lines) {
 }
 
 #if IOR_TEST_ZLIB
+// Inflates what follows IAC SB MCCP2 IAC SE; bytes after the stream's end
+// are kept apart (`tail`): they were sent plain.
+struct Inflater {
+    z_stream z{};
+    std::string plain, tail;
+    bool ended = false, failed = false;
+    Inflater() { failed = inflateInit(&z) != Z_OK; }
+    ~Inflater() { inflateEnd(&z); }
+    void feed(std::string in) {
+        if (ended || failed) return void(tail += in);
+        z.next_in = reinterpret_cast<Bytef *>(in.data());
+        z.avail_in = static_cast<uInt>(in.size());
+        while (z.avail_in > 0 && !ended) {
+            char out[4096];
+            z.next_out = reinterpret_cast<Bytef *>(out);
+            z.avail_out = sizeof out;
+            int rc = inflate(&z, Z_SYNC_FLUSH);
+            plain.append(out, sizeof out - z.avail_out);
+            if (rc == Z_STREAM_END) ended = true;
+            else if (rc != Z_OK) return void(failed = true);
+        }
+        if (ended) tail.append(reinterpret_cast<const char *>(z.next_in), z.avail_in);
+    }
+};
+
+// Feeds what client `c` receives to `in` until `done` (or 5 s pass, or EOF).
+bool inflate_until(socket_fd_t c, Inflater &in, const std::function<bool()> &done) {
+    char buf[4096];
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        long n = ts::recv_some(c, buf, sizeof buf, 50);
+        if (n == 0) break;
+        if (n > 0) in.feed(std::string(buf, static_cast<std::size_t>(n)));
+    }
+    return done();
+}
+
 // MCCP2 turned off by the client (IAC DONT COMPRESS2) mid-session: the
 // server ends the zlib stream properly (the client's inflate reaches
 // Z_STREAM_END) and what follows is plain telnet text.
@@ -474,48 +513,18 @@ TEST_P(CommLoop, mccp_stream_is_ended_properly_when_the_client_says_dont) {
     send(c, "\xff\xfd\x56");  // IAC DO COMPRESS2
     const std::string start_sb = "\xff\xfa\x56\xff\xf0";
     ASSERT_TRUE(read_until(c, start_sb, got));
-    std::string stream = got.substr(got.find(start_sb) + start_sb.size());
-
-    z_stream z{};
-    ASSERT_EQ(inflateInit(&z), Z_OK);
-    std::string plain, tail;
-    bool ended = false;
-    auto feed = [&](const std::string &bytes) {
-        if (ended) return void(tail += bytes);
-        std::string in = bytes;
-        z.next_in = reinterpret_cast<Bytef *>(in.data());
-        z.avail_in = static_cast<uInt>(in.size());
-        while (z.avail_in > 0 && !ended) {
-            char out[4096];
-            z.next_out = reinterpret_cast<Bytef *>(out);
-            z.avail_out = sizeof out;
-            int rc = inflate(&z, Z_SYNC_FLUSH);
-            plain.append(out, sizeof out - z.avail_out);
-            if (rc == Z_STREAM_END) ended = true;
-            else if (rc != Z_OK) return void(tail = "inflate error " + std::to_string(rc));
-        }
-        if (ended) tail.append(reinterpret_cast<const char *>(z.next_in), z.avail_in);
-    };
-    auto pump = [&](const std::function<bool()> &done) {
-        char buf[4096];
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        while (!done() && std::chrono::steady_clock::now() < deadline) {
-            long n = ts::recv_some(c, buf, sizeof buf, 50);
-            if (n == 0) break;
-            if (n > 0) feed(std::string(buf, static_cast<std::size_t>(n)));
-        }
-        return done();
-    };
-    feed(stream);
+    Inflater in;
+    ASSERT_FALSE(in.failed) << "inflateInit";
+    in.feed(got.substr(got.find(start_sb) + start_sb.size()));
     send(c, "go\r\n");
-    ASSERT_TRUE(pump([&] { return plain.find("before\r\n") != std::string::npos; })) << plain;
+    ASSERT_TRUE(inflate_until(c, in, [&] { return in.plain.find("before\r\n") != std::string::npos; }))
+        << in.plain;
     send(c, "\xff\xfe\x56");  // IAC DONT COMPRESS2
     send(c, "go2\r\n");
-    EXPECT_TRUE(pump([&] { return tail.find("after\r\n") != std::string::npos; }))
-        << "stream ended: " << ended << ", tail: " << tail;
-    EXPECT_TRUE(ended) << "no Z_STREAM_END";
-    EXPECT_EQ(tail.substr(0, 7), "after\r\n") << "plain text right after the stream end";
-    inflateEnd(&z);
+    EXPECT_TRUE(inflate_until(c, in, [&] { return in.tail.find("after\r\n") != std::string::npos; }))
+        << "ended: " << in.ended << " failed: " << in.failed << " tail: " << in.tail;
+    EXPECT_TRUE(in.ended) << "no Z_STREAM_END";
+    EXPECT_EQ(in.tail.substr(0, 7), "after\r\n") << "plain text right after the stream end";
 }
 #endif
 
@@ -690,31 +699,6 @@ TEST_P(CommLoop, a_slow_reader_in_a_busy_room_is_dropped_at_the_cap_and_the_rest
 }
 
 #if IOR_TEST_ZLIB
-// Inflates what follows IAC SB MCCP2 IAC SE; bytes after the stream's end
-// are kept apart (`tail`): they were sent plain.
-struct Inflater {
-    z_stream z{};
-    std::string plain, tail;
-    bool ended = false, failed = false;
-    Inflater() { inflateInit(&z); }
-    ~Inflater() { inflateEnd(&z); }
-    void feed(std::string in) {
-        if (ended || failed) return void(tail += in);
-        z.next_in = reinterpret_cast<Bytef *>(in.data());
-        z.avail_in = static_cast<uInt>(in.size());
-        while (z.avail_in > 0 && !ended) {
-            char out[4096];
-            z.next_out = reinterpret_cast<Bytef *>(out);
-            z.avail_out = sizeof out;
-            int rc = inflate(&z, Z_SYNC_FLUSH);
-            plain.append(out, sizeof out - z.avail_out);
-            if (rc == Z_STREAM_END) ended = true;
-            else if (rc != Z_OK) return void(failed = true);
-        }
-        if (ended) tail.append(reinterpret_cast<const char *>(z.next_in), z.avail_in);
-    }
-};
-
 // MCCP2 turned on and off by the same read as a command whose reply goes
 // out in that turn's single write: the start marker stays plain and before
 // the compressed reply, and the reply after the stream's end is plain.
@@ -734,22 +718,14 @@ TEST_P(CommLoop, mccp2_start_and_end_keep_their_place_in_a_turns_one_write) {
     const std::size_t at = got.find(start_sb);
     EXPECT_EQ(got.substr(0, at).find("reply"), std::string::npos) << "a reply before the start marker";
     Inflater in;
+    ASSERT_FALSE(in.failed) << "inflateInit";
     in.feed(got.substr(at + start_sb.size()));
-    auto pump = [&](const std::function<bool()> &done) {
-        char buf[4096];
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        while (!done() && std::chrono::steady_clock::now() < deadline) {
-            long n = ts::recv_some(c, buf, sizeof buf, 50);
-            if (n == 0) break;
-            if (n > 0) in.feed(std::string(buf, static_cast<std::size_t>(n)));
-        }
-        return done();
-    };
-    ASSERT_TRUE(pump([&] { return in.plain.find("one reply\r\n> ") != std::string::npos; })) << in.plain;
+    ASSERT_TRUE(inflate_until(c, in, [&] { return in.plain.find("one reply\r\n> ") != std::string::npos; }))
+        << in.plain;
     // DO of an option nobody offers (its WONT is gathered compressed), DONT
     // COMPRESS2 and a command, one read: the WONT must be inside the stream.
     send(c, "\xff\xfd\xc8" "\xff\xfe\x56" "two\r\n");
-    EXPECT_TRUE(pump([&] { return in.tail.find("two reply\r\n") != std::string::npos; }))
+    EXPECT_TRUE(inflate_until(c, in, [&] { return in.tail.find("two reply\r\n") != std::string::npos; }))
         << "ended: " << in.ended << " failed: " << in.failed << " tail: " << in.tail;
     EXPECT_TRUE(in.ended) << "no Z_STREAM_END";
     EXPECT_NE(in.plain.find("\xff\xfc\xc8"), std::string::npos) << "IAC WONT 200 not in the stream";
