@@ -22,10 +22,7 @@ std::size_t count_lines(std::string_view text) {
 void check_error(std::string_view text, const std::string &error) {
     // Quoted file text is escaped: a NUL cannot cut the message, nor an ESC
     // sequence rewrite the operator's terminal.
-    for (char ch : error) {
-        auto c = static_cast<unsigned char>(ch);
-        FUZZ_CHECK(c >= 0x20 && c < 0x7f, "raw byte %#x in the error: %s", c, fuzz::show(error).c_str());
-    }
+    FUZZ_CHECK(fuzz::printable(error), "raw byte in the error: %s", fuzz::show(error).c_str());
     FUZZ_CHECK(error.size() > kName.size() + 2 && error.compare(0, kName.size(), kName) == 0,
                "error without the file name: %s", fuzz::show(error).c_str());
     std::string_view rest = std::string_view(error).substr(kName.size());

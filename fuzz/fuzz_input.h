@@ -1,8 +1,9 @@
 // What every target shares: a reader that turns the fuzzer's bytes into
 // decisions (never reading past the end: an exhausted input reads as zeros,
-// so every input is a valid program), chunkings derived from the input, and
-// a check that reports and aborts (assert() vanishes under NDEBUG, and the
-// replay build in the normal suite is a release build).
+// so every input is a valid program), chunkings derived from the input, a
+// check that reports and aborts (assert() vanishes under NDEBUG, and the
+// replay build in the normal suite is a release build), and the tests the
+// targets' invariants have in common.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,42 @@
     } while (0)
 
 namespace fuzz {
+
+// A small deterministic generator for chunk sizes, seeded from the input.
+class Rng {
+public:
+    explicit Rng(std::uint32_t seed) : s_(seed * 2654435761u + 0x9E3779B9u) {}
+    std::uint32_t next() {
+        s_ ^= s_ << 13;
+        s_ ^= s_ >> 17;
+        s_ ^= s_ << 5;
+        return s_;
+    }
+
+private:
+    std::uint32_t s_;
+};
+
+// Split points for `size` bytes: every chunk is 1..max_chunk bytes long.
+inline std::vector<std::size_t> chunk_sizes(std::size_t size, std::uint32_t seed,
+                                            std::size_t max_chunk) {
+    std::vector<std::size_t> out;
+    Rng rng(seed);
+    for (std::size_t at = 0; at < size;) {
+        std::size_t n = 1 + rng.next() % max_chunk;
+        if (n > size - at) n = size - at;
+        out.push_back(n);
+        at += n;
+    }
+    return out;
+}
+
+// How a target cuts its bytes into reads (or writes), as the input chose.
+struct Chunking {
+    std::uint32_t seed;
+    std::size_t max_chunk;
+    std::vector<std::size_t> sizes(std::size_t size) const { return chunk_sizes(size, seed, max_chunk); }
+};
 
 class Input {
 public:
@@ -56,39 +93,23 @@ public:
         return s;
     }
     std::string_view rest() { return take(left_); }
+    // A seed, then a largest chunk in [1, largest] (the order seeds rely on).
+    Chunking chunking(std::size_t largest) {
+        std::uint32_t seed = u32();
+        return {seed, range(1, largest)};
+    }
 
 private:
     const std::uint8_t *p_;
     std::size_t left_;
 };
 
-// A small deterministic generator for chunk sizes, seeded from the input.
-class Rng {
-public:
-    explicit Rng(std::uint32_t seed) : s_(seed * 2654435761u + 0x9E3779B9u) {}
-    std::uint32_t next() {
-        s_ ^= s_ << 13;
-        s_ ^= s_ >> 17;
-        s_ ^= s_ << 5;
-        return s_;
-    }
-
-private:
-    std::uint32_t s_;
-};
-
-// Split points for `size` bytes: every chunk is 1..max_chunk bytes long.
-inline std::vector<std::size_t> chunk_sizes(std::size_t size, std::uint32_t seed,
-                                            std::size_t max_chunk) {
-    std::vector<std::size_t> out;
-    Rng rng(seed);
-    for (std::size_t at = 0; at < size;) {
-        std::size_t n = 1 + rng.next() % max_chunk;
-        if (n > size - at) n = size - at;
-        out.push_back(n);
-        at += n;
-    }
-    return out;
+// True if every byte shows as itself in a log or a terminal: no control
+// bytes, nothing past '~' (what every error message must be).
+inline bool printable(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c > 0x7e) return false;
+    return true;
 }
 
 // A printable excerpt of bytes for failure messages.

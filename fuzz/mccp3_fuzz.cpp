@@ -20,13 +20,13 @@ namespace {
 
 using comm::test_support::deflate_all;
 
-void arbitrary(fuzz::Input &in, std::uint32_t seed, std::size_t max_chunk) {
+void arbitrary(fuzz::Input &in, const fuzz::Chunking &reads) {
     Decompressor::Limits limits{in.range(1, 1 << 18), in.range(1, 1100), in.range(0, 1 << 16)};
     std::string_view bytes = in.rest();
     Decompressor d(limits);
     std::string out, after;
     std::size_t at = 0;
-    for (std::size_t n : fuzz::chunk_sizes(bytes.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(bytes.size())) {
         auto was = d.status();
         std::size_t out_before = out.size(), after_before = after.size();
         d.feed(bytes.substr(at, n), out, after);
@@ -39,14 +39,14 @@ void arbitrary(fuzz::Input &in, std::uint32_t seed, std::size_t max_chunk) {
         if (d.status() == Decompressor::Status::failed) {
             FUZZ_CHECK(out.size() == out_before && after.size() == after_before, "a failing read passed bytes on");
             FUZZ_CHECK(!d.error().empty(), "failed without a reason");
-            for (unsigned char c : d.error()) FUZZ_CHECK(c >= 0x20 && c < 0x7f, "raw byte in the error");
+            FUZZ_CHECK(fuzz::printable(d.error()), "raw byte in the error: %s", fuzz::show(d.error()).c_str());
         }
     }
     FUZZ_CHECK(d.status() == Decompressor::Status::failed || d.bytes_out() == out.size(), "bytes_out %zu vs %zu",
                d.bytes_out(), out.size());
 }
 
-void round_trip(fuzz::Input &in, std::uint32_t seed, std::size_t max_chunk) {
+void round_trip(fuzz::Input &in, const fuzz::Chunking &reads) {
     bool finish = in.flag();
     std::size_t text_len = in.range(0, 4096);
     std::string_view text = in.take(text_len);
@@ -55,7 +55,7 @@ void round_trip(fuzz::Input &in, std::uint32_t seed, std::size_t max_chunk) {
     Decompressor d({1 << 30, 1 << 20, 1 << 30});
     std::string out, after;
     std::size_t at = 0;
-    for (std::size_t n : fuzz::chunk_sizes(stream.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(stream.size())) {
         d.feed(std::string_view(stream).substr(at, n), out, after);
         at += n;
         FUZZ_CHECK(d.status() != Decompressor::Status::failed, "a real stream failed: %s", d.error().c_str());
@@ -71,11 +71,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
     bool real = in.flag();
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 4096);
+    fuzz::Chunking reads = in.chunking(4096);
     if (real)
-        round_trip(in, seed, max_chunk);
+        round_trip(in, reads);
     else
-        arbitrary(in, seed, max_chunk);
+        arbitrary(in, reads);
     return 0;
 }

@@ -43,19 +43,18 @@ private:
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 4096);
+    fuzz::Chunking writes = in.chunking(4096);
     std::string_view text = in.rest();
 
     comm::Compressor z;
     FUZZ_CHECK(z.ok(), "the compressor did not start");
     Inflater inf;
     std::string plain, out_total;
-    fuzz::Rng rng(seed);
+    fuzz::Rng rng(writes.seed);
     std::size_t at = 0;
     // Empty writes too: a flush with nothing new must still decode.
     while (at < text.size() || rng.next() % 4 == 0) {
-        std::size_t n = std::min<std::size_t>(text.size() - at, rng.next() % (max_chunk + 1));
+        std::size_t n = std::min<std::size_t>(text.size() - at, rng.next() % (writes.max_chunk + 1));
         std::string piece = z.compress(text.substr(at, n));
         at += n;
         out_total += piece;

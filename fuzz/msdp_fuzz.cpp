@@ -12,19 +12,13 @@
 
 namespace {
 
-bool printable(const std::string &s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c > 0x7e) return false;
-    return true;
-}
-
 void msdp_case(std::string_view payload, std::size_t depth, std::size_t items) {
     using namespace comm::msdp;
     Variables vars{{"sentinel", Value::string("x")}};
     std::string error;
     if (!parse(payload, vars, error, Limits{depth, items})) {
         FUZZ_CHECK(vars.size() == 1 && vars[0].first == "sentinel", "failed parse changed the output");
-        FUZZ_CHECK(!error.empty() && printable(error), "error %s", fuzz::show(error).c_str());
+        FUZZ_CHECK(!error.empty() && fuzz::printable(error), "error %s", fuzz::show(error).c_str());
         return;
     }
     std::string wire = encode(vars);
@@ -36,7 +30,7 @@ void msdp_case(std::string_view payload, std::size_t depth, std::size_t items) {
     FUZZ_CHECK(encode(again) == wire, "encode is not stable");
     std::vector<Command> cmds{Command{Command::Kind::set, "keep", {}}};
     if (!commands(vars, cmds, error)) {
-        FUZZ_CHECK(cmds.size() == 1 && printable(error), "commands half-filled or unprintable error");
+        FUZZ_CHECK(cmds.size() == 1 && fuzz::printable(error), "commands half-filled or unprintable error");
     } else {
         FUZZ_CHECK(cmds.size() == 1 + vars.size(), "one command per variable");
     }
@@ -48,7 +42,7 @@ void environ_case(std::string_view payload, std::size_t max_vars, std::size_t ma
     m.vars.resize(1);
     std::string error;
     if (!parse(payload, m, error, Limits{max_vars, max_len})) {
-        FUZZ_CHECK(m.vars.size() == 1 && !error.empty() && printable(error), "bad failure");
+        FUZZ_CHECK(m.vars.size() == 1 && !error.empty() && fuzz::printable(error), "bad failure");
         return;
     }
     FUZZ_CHECK(m.vars.size() <= max_vars, "%zu variables", m.vars.size());
@@ -58,7 +52,7 @@ void environ_case(std::string_view payload, std::size_t max_vars, std::size_t ma
     apply(m, mnes);
     for (const std::string *s : {&mnes.client_name, &mnes.client_version, &mnes.charset, &mnes.terminal_type,
                                  &mnes.ip_address})
-        FUZZ_CHECK(printable(*s) && s->size() <= 64, "MNES value %s", fuzz::show(*s).c_str());
+        FUZZ_CHECK(fuzz::printable(*s) && s->size() <= 64, "MNES value %s", fuzz::show(*s).c_str());
 }
 
 }  // namespace

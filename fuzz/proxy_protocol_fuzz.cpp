@@ -15,12 +15,6 @@ using namespace comm::proxy;
 
 namespace {
 
-bool printable(const std::string &s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c > 0x7e) return false;
-    return true;
-}
-
 void check_address(const std::string &peer) {
     if (peer.empty()) return;
     std::string host = peer.substr(0, peer.rfind(':'));
@@ -34,7 +28,7 @@ void check_trust(std::string_view entry) {
     TrustList t;
     std::string error;
     if (!t.add(entry, error)) {
-        FUZZ_CHECK(!error.empty() && printable(error) && t.empty(), "bad trust error %s", fuzz::show(error).c_str());
+        FUZZ_CHECK(!error.empty() && fuzz::printable(error) && t.empty(), "bad trust error %s", fuzz::show(error).c_str());
         return;
     }
     std::string_view addr = entry.substr(0, entry.find('/'));
@@ -46,8 +40,7 @@ void check_trust(std::string_view entry) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 64);
+    fuzz::Chunking reads = in.chunking(64);
     Limits limits{in.range(0, 2048)};
     std::size_t trust_len = in.range(0, 48);
     check_trust(in.take(trust_len));
@@ -57,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     std::string rest_whole, rest_split;
     whole.feed(bytes, rest_whole);
     std::size_t at = 0;
-    for (std::size_t n : fuzz::chunk_sizes(bytes.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(bytes.size())) {
         split.feed(bytes.substr(at, n), rest_split);
         at += n;
         FUZZ_CHECK(split.buffered() <= std::max(kMaxV1Header, kV2FixedHeader + limits.max_v2_payload),
@@ -81,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         FUZZ_CHECK(whole.buffered() == 0, "holds bytes after the header");
         break;
     case Parser::Status::failed:
-        FUZZ_CHECK(!whole.error().empty() && printable(whole.error()), "error %s", fuzz::show(whole.error()).c_str());
+        FUZZ_CHECK(!whole.error().empty() && fuzz::printable(whole.error()), "error %s", fuzz::show(whole.error()).c_str());
         FUZZ_CHECK(rest_whole.empty() && whole.buffered() == 0, "a failed parser passed or kept bytes");
         break;
     case Parser::Status::need_more:

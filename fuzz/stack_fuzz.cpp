@@ -35,8 +35,7 @@ const char *error_of(const comm::Stack &s) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 64);
+    fuzz::Chunking reads = in.chunking(64);
     comm::ws::Limits limits;
     limits.max_request = in.range(64, 8192);
     limits.max_frame = in.range(125, 4096);
@@ -49,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     std::size_t at = 0;
     const std::size_t bound = comm::proxy::kV2FixedHeader + comm::proxy::Limits{}.max_v2_payload +
                               limits.max_request + limits.max_message + limits.max_pending_output + 16;
-    for (std::size_t n : fuzz::chunk_sizes(bytes.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(bytes.size())) {
         split.receive(bytes.substr(at, n), up_split, down_split);
         at += n;
         FUZZ_CHECK(split.buffered() <= bound, "stack holds %zu bytes", split.buffered());

@@ -494,9 +494,7 @@ Result run_checked(const Config &c) {
                "client info beyond the cap");
     if (ci.mccp3 == ClientInfo::Mccp3::off)
         FUZZ_CHECK(r.data.size() <= c.stream.size(), "more data out than bytes in");
-    auto printable = [](const std::string &v, std::size_t max) {
-        return v.size() <= max && std::all_of(v.begin(), v.end(), [](char x) { return x >= 0x20 && x < 0x7f; });
-    };
+    auto printable = [](const std::string &v, std::size_t max) { return v.size() <= max && fuzz::printable(v); };
     const comm::newenv::Mnes &m = ci.mnes_values;
     for (const std::string *v : {&m.client_name, &m.client_version, &m.charset, &m.terminal_type, &m.ip_address})
         FUZZ_CHECK(printable(*v, 64), "MNES value not printable or too long: %s", fuzz::show(*v).c_str());

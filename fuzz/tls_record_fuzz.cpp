@@ -30,26 +30,19 @@ std::shared_ptr<comm::tls::Context> context() {
     return ctx;
 }
 
-bool printable(const std::string &s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c > 0x7e) return false;
-    return true;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 2048);
+    fuzz::Chunking reads = in.chunking(2048);
     bool app_writes = in.flag();
     std::string_view bytes = in.rest();
 
     comm::tls::Layer layer(context(), comm::tls::Limits{4096});
     std::string up, down;
     std::size_t at = 0;
-    for (std::size_t n : fuzz::chunk_sizes(bytes.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(bytes.size())) {
         auto was = layer.state();
         std::size_t up_before = up.size();
         layer.receive(bytes.substr(at, n), up, down);
@@ -65,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
             FUZZ_CHECK(up.size() == up_before && layer.state() == comm::TransportState::failed, "failed layer moved");
         FUZZ_CHECK(layer.buffered() <= 4096, "holds %zu bytes", layer.buffered());
         if (layer.state() == comm::TransportState::failed)
-            FUZZ_CHECK(!layer.error().empty() && printable(layer.error()) && layer.buffered() == 0,
+            FUZZ_CHECK(!layer.error().empty() && fuzz::printable(layer.error()) && layer.buffered() == 0,
                        "bad failure state: %s", fuzz::show(layer.error()).c_str());
     }
     FUZZ_CHECK(up.empty() || layer.protocol() != "", "plaintext came up without a handshake");

@@ -15,12 +15,6 @@ using comm::TransportState;
 
 namespace {
 
-bool printable(const std::string &s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c > 0x7e) return false;
-    return true;
-}
-
 const StaticFile kIndex{"text/html", "<p>hi</p>"};
 
 const StaticFile *lookup(std::string_view path) { return path == "/index.html" ? &kIndex : nullptr; }
@@ -61,8 +55,7 @@ struct Run {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (size > 1 << 16) return 0;
     fuzz::Input in(data, size);
-    std::uint32_t seed = in.u32();
-    std::size_t max_chunk = in.range(1, 64);
+    fuzz::Chunking reads = in.chunking(64);
     std::uint8_t how = in.byte();
     Limits limits;
     limits.max_request = in.range(16, 1024);
@@ -86,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     Run a, b;
     whole.receive(bytes, a.up, a.down);
     std::size_t at = 0;
-    for (std::size_t n : fuzz::chunk_sizes(bytes.size(), seed, max_chunk)) {
+    for (std::size_t n : reads.sizes(bytes.size())) {
         split.receive(std::string_view(bytes).substr(at, n), b.up, b.down);
         at += n;
         FUZZ_CHECK(split.buffered() <= limits.max_request + 14 + limits.max_message + 125,
@@ -99,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     FUZZ_CHECK(a.down == b.down, "bytes down depend on the split");
     FUZZ_CHECK(whole.error() == split.error(), "error depends on the split: %s / %s", whole.error().c_str(),
                split.error().c_str());
-    FUZZ_CHECK(printable(whole.error()), "error %s", fuzz::show(whole.error()).c_str());
+    FUZZ_CHECK(fuzz::printable(whole.error()), "error %s", fuzz::show(whole.error()).c_str());
 
     std::size_t head_end = a.down.find("\r\n\r\n");
     bool upgraded = a.down.compare(0, 12, "HTTP/1.1 101") == 0;
