@@ -1,5 +1,7 @@
 #include "proxy_protocol.h"
 
+#include "test_bytes.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -9,11 +11,7 @@ using comm::TransportState;
 
 namespace {
 
-std::string bytes(std::initializer_list<int> list) {
-    std::string s;
-    for (int b : list) s += static_cast<char>(b);
-    return s;
-}
+using comm::test_support::bytes;
 
 const std::string kSig = bytes({0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a});
 

@@ -3,6 +3,7 @@
 #include "telnet.h"
 
 #include "deflate_stream.h"
+#include "test_bytes.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -14,11 +15,7 @@ using namespace comm::telnet;
 
 namespace {
 
-std::string bytes(std::initializer_list<int> list) {
-    std::string s;
-    for (int b : list) s += static_cast<char>(b);
-    return s;
-}
+using comm::test_support::bytes;
 
 // The client's side: one deflate stream, flushed (or finished) per call.
 struct Client : comm::test_support::DeflateStream {

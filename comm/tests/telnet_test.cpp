@@ -1,5 +1,7 @@
 #include "telnet.h"
 
+#include "test_bytes.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -9,11 +11,7 @@ using namespace comm::telnet;
 
 namespace {
 
-std::string bytes(std::initializer_list<int> list) {
-    std::string s;
-    for (int b : list) s += static_cast<char>(b);
-    return s;
-}
+using comm::test_support::bytes;
 
 struct Recorder : TelnetHandler {
     std::string sent;
