@@ -112,6 +112,27 @@ void pump(io_reactor_t *r, std::vector<Collected> &by_index, const std::vector<i
 
 void *ctx(std::size_t i) { return reinterpret_cast<void *>(static_cast<std::intptr_t>(i)); }
 
+// Loopback pairs whose server sides are added to a reactor for reading, each
+// with its index as context. The sockets close with the object: destroy the
+// reactor first.
+struct ReadingPairs {
+    std::vector<int> servers, clients;
+    ~ReadingPairs() {
+        for (int fd : servers) close(fd);
+        for (int fd : clients) close(fd);
+    }
+};
+
+void add_reading_pairs(io_reactor_t *r, std::size_t n, ReadingPairs &pairs) {
+    for (std::size_t i = 0; i < n; ++i) {
+        auto [s, c] = tcp_pair();
+        ASSERT_GE(s, 0);
+        pairs.servers.push_back(s);
+        pairs.clients.push_back(c);
+        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
+    }
+}
+
 // ---- run-time fallback -----------------------------------------------------
 
 // Makes io_uring_setup fail with EPERM for this process, the way a container
@@ -206,18 +227,12 @@ TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
     constexpr std::size_t kConnections = 1500;
     io_reactor_t *r = make_reactor("io_uring", 16);
     ASSERT_NE(r, nullptr);
-    std::vector<int> servers, clients;
-    for (std::size_t i = 0; i < kConnections; ++i) {
-        auto [s, c] = tcp_pair();
-        ASSERT_GE(s, 0);
-        servers.push_back(s);
-        clients.push_back(c);
-        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
-    }
+    ReadingPairs pairs;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(r, kConnections, pairs));
     for (int round = 0; round < 3; ++round) {
         for (std::size_t i = 0; i < kConnections; ++i) {
             std::string msg = std::to_string(round) + ":" + std::to_string(i) + ";";
-            ASSERT_EQ(send(clients[i], msg.data(), msg.size(), 0), ssize_t(msg.size()));
+            ASSERT_EQ(send(pairs.clients[i], msg.data(), msg.size(), 0), ssize_t(msg.size()));
         }
     }
     std::vector<Collected> got(kConnections);
@@ -230,7 +245,7 @@ TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
         }
         return true;
     };
-    pump(r, got, servers, 16, std::chrono::seconds(20), complete);
+    pump(r, got, pairs.servers, 16, std::chrono::seconds(20), complete);
     for (std::size_t i = 0; i < kConnections; ++i) {
         std::string want;
         for (int round = 0; round < 3; ++round)
@@ -238,8 +253,6 @@ TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
         ASSERT_EQ(got[i].bytes, want) << "connection " << i;
     }
     io_reactor_destroy(r);
-    for (int fd : servers) close(fd);
-    for (int fd : clients) close(fd);
 }
 
 // ---- cancellation -------------------------------------------------------------
@@ -360,17 +373,11 @@ TEST(UringThreads, reactor_filled_on_one_thread_runs_on_another) {
     constexpr std::size_t kConnections = 600;  // more than the 256-entry SQ
     io_reactor_t *r = make_reactor("io_uring");
     ASSERT_NE(r, nullptr);
-    std::vector<int> servers, clients;
-    for (std::size_t i = 0; i < kConnections; ++i) {
-        auto [s, c] = tcp_pair();
-        ASSERT_GE(s, 0);
-        servers.push_back(s);
-        clients.push_back(c);
-        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
-    }
-    ASSERT_EQ(io_reactor_remove(r, servers[0]), 0);
+    ReadingPairs pairs;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(r, kConnections, pairs));
+    ASSERT_EQ(io_reactor_remove(r, pairs.servers[0]), 0);
     for (std::size_t i = 0; i < kConnections; ++i)
-        ASSERT_EQ(send(clients[i], "hi", 2, 0), 2);
+        ASSERT_EQ(send(pairs.clients[i], "hi", 2, 0), 2);
 
     std::vector<Collected> got(kConnections);
     bool wait_failed = false;
@@ -402,9 +409,7 @@ TEST(UringThreads, reactor_filled_on_one_thread_runs_on_another) {
     for (std::size_t i = 1; i < kConnections; ++i) ASSERT_EQ(got[i].bytes, "hi") << "connection " << i;
     // The removed handle's recv was cancelled: its bytes are still in the socket.
     char buf[4];
-    EXPECT_EQ(recv(servers[0], buf, sizeof buf, MSG_DONTWAIT), 2);
-    for (int fd : servers) close(fd);
-    for (int fd : clients) close(fd);
+    EXPECT_EQ(recv(pairs.servers[0], buf, sizeof buf, MSG_DONTWAIT), 2);
 }
 
 }  // namespace
