@@ -24,12 +24,6 @@ TEST_P(Conformance, no_write_event_after_an_error) {
     EXPECT_EQ(io_reactor_remove(reactor, p.local), 0);
 }
 
-}  // namespace
-}  // namespace conformance
-
-namespace conformance {
-namespace {
-
 // Found by fuzz_reactor on io_uring: the peer reset, a write failed on the
 // reset (which takes the socket's error), and the read submitted next saw
 // a plain end of stream: an EVENT_CLOSE after the EVENT_ERROR.
