@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net_sockaddr.h"  // after the socket headers it relies on
+
 namespace comm::net {
 
 namespace {
@@ -36,29 +38,9 @@ socket_fd_t invalid_socket() { return -1; }
 bool valid(socket_fd_t fd) { return fd >= 0; }
 
 socket_fd_t open_listener(bool ipv6, const std::string &address, int port, std::string &error) {
-    sockaddr_storage ss{};
+    sockaddr_storage ss;
     socklen_t len;
-    if (ipv6) {
-        auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(static_cast<uint16_t>(port));
-        a->sin6_addr = in6addr_any;
-        if (!address.empty() && inet_pton(AF_INET6, address.c_str(), &a->sin6_addr) != 1) {
-            error = "bad IPv6 address '" + address + "'";
-            return -1;
-        }
-        len = sizeof *a;
-    } else {
-        auto *a = reinterpret_cast<sockaddr_in *>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(static_cast<uint16_t>(port));
-        a->sin_addr.s_addr = htonl(INADDR_ANY);
-        if (!address.empty() && inet_pton(AF_INET, address.c_str(), &a->sin_addr) != 1) {
-            error = "bad IPv4 address '" + address + "'";
-            return -1;
-        }
-        len = sizeof *a;
-    }
+    if (!detail::listen_address(ipv6, address, port, ss, len, error)) return -1;
     int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error = sys_error("socket");
@@ -79,23 +61,14 @@ int local_port(socket_fd_t fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) < 0) return -1;
-    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
-    return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+    return detail::port_of(ss);
 }
 
 std::string peer_name(socket_fd_t fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getpeername(fd, reinterpret_cast<sockaddr *>(&ss), &len) < 0) return "?";
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss.ss_family == AF_INET6) {
-        auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
-    }
-    auto *a = reinterpret_cast<sockaddr_in *>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+    return detail::name_of(ss);
 }
 
 void close_socket(socket_fd_t fd) { ::close(fd); }

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "net_sockaddr.h"  // after the socket headers it relies on
+
 namespace comm::net {
 
 namespace {
@@ -42,29 +44,9 @@ socket_fd_t invalid_socket() { return INVALID_SOCKET; }
 bool valid(socket_fd_t fd) { return fd != INVALID_SOCKET; }
 
 socket_fd_t open_listener(bool ipv6, const std::string &address, int port, std::string &error) {
-    sockaddr_storage ss{};
-    int len;
-    if (ipv6) {
-        auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(static_cast<u_short>(port));
-        a->sin6_addr = in6addr_any;
-        if (!address.empty() && inet_pton(AF_INET6, address.c_str(), &a->sin6_addr) != 1) {
-            error = "bad IPv6 address '" + address + "'";
-            return INVALID_SOCKET;
-        }
-        len = sizeof *a;
-    } else {
-        auto *a = reinterpret_cast<sockaddr_in *>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(static_cast<u_short>(port));
-        a->sin_addr.s_addr = htonl(INADDR_ANY);
-        if (!address.empty() && inet_pton(AF_INET, address.c_str(), &a->sin_addr) != 1) {
-            error = "bad IPv4 address '" + address + "'";
-            return INVALID_SOCKET;
-        }
-        len = sizeof *a;
-    }
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!detail::listen_address(ipv6, address, port, ss, len, error)) return INVALID_SOCKET;
     SOCKET fd = WSASocketW(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED);
     if (fd == INVALID_SOCKET) {
         error = wsa_error("socket");
@@ -90,23 +72,14 @@ int local_port(socket_fd_t fd) {
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) == SOCKET_ERROR) return -1;
-    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
-    return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+    return detail::port_of(ss);
 }
 
 std::string peer_name(socket_fd_t fd) {
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (getpeername(fd, reinterpret_cast<sockaddr *>(&ss), &len) == SOCKET_ERROR) return "?";
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss.ss_family == AF_INET6) {
-        auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
-    }
-    auto *a = reinterpret_cast<sockaddr_in *>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+    return detail::name_of(ss);
 }
 
 void close_socket(socket_fd_t fd) { closesocket(fd); }
