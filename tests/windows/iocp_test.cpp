@@ -58,29 +58,50 @@ bool pump_until(io_reactor_t *reactor, Pred pred) {
     return pump_until(reactor, pred, [](const io_event_t &) {});
 }
 
+// Loopback pairs whose local ends are added to a reactor for reading, each
+// with a context of its own. The sockets close with the object: destroy the
+// reactor first, as a server would.
+struct ReadingPairs {
+    std::vector<ts::Pair> pairs;
+    std::vector<int> contexts;
+    ReadingPairs() = default;
+    ReadingPairs(const ReadingPairs &) = delete;
+    ReadingPairs &operator=(const ReadingPairs &) = delete;
+    ~ReadingPairs() {
+        for (const ts::Pair &p : pairs) {
+            if (ts::valid(p.peer)) ts::close_socket(p.peer);
+            if (ts::valid(p.local)) ts::close_socket(p.local);
+        }
+    }
+};
+
+void add_reading_pairs(io_reactor_t *reactor, std::size_t n, ReadingPairs &out) {
+    out.contexts.resize(n);  // before any add: a context must not move
+    for (std::size_t i = 0; i < n; ++i) {
+        out.pairs.push_back(ts::make_pair());
+        ASSERT_TRUE(out.pairs.back().ok());
+        ASSERT_EQ(io_reactor_add(reactor, out.pairs.back().local, &out.contexts[i], EVENT_READ), 0);
+    }
+}
+
 // ---- operation contexts -------------------------------------------------------
 
 TEST(Iocp, idle_handle_holds_one_posted_read_context) {
     io_reactor_t *reactor = make_iocp_reactor();
     ASSERT_NE(reactor, nullptr);
-    ts::Pair p = ts::make_pair();
-    ASSERT_TRUE(p.ok());
-    int ctx = 0;
-    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    ReadingPairs one;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(reactor, 1, one));
     io_reactor_stats_t s = stats_of(reactor);
     EXPECT_EQ(s.contexts_live - s.contexts_pooled, 1u) << "one zero-byte read per idle socket";
     io_reactor_destroy(reactor);
-    ts::close_socket(p.peer);
-    ts::close_socket(p.local);
 }
 
 TEST(Iocp, remove_with_read_in_flight_returns_its_context_once_the_cancel_completes) {
     io_reactor_t *reactor = make_iocp_reactor();
     ASSERT_NE(reactor, nullptr);
-    ts::Pair p = ts::make_pair();
-    ASSERT_TRUE(p.ok());
-    int ctx = 0;
-    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    ReadingPairs one;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(reactor, 1, one));
+    const ts::Pair &p = one.pairs[0];
     ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
     // The cancelled read completes later; it must be swallowed, not reported.
     int events_seen = 0;
@@ -93,24 +114,19 @@ TEST(Iocp, remove_with_read_in_flight_returns_its_context_once_the_cancel_comple
         [&](const io_event_t &) { ++events_seen; }));
     EXPECT_EQ(events_seen, 0);
     io_reactor_destroy(reactor);
-    ts::close_socket(p.peer);
-    ts::close_socket(p.local);
 }
 
 TEST(Iocp, remove_with_read_in_flight_then_destroy_leaves_no_context_alive) {
     long before = ior::iocp_contexts_alive.load();
     io_reactor_t *reactor = make_iocp_reactor();
     ASSERT_NE(reactor, nullptr);
-    ts::Pair p = ts::make_pair();
-    ASSERT_TRUE(p.ok());
-    int ctx = 0;
-    ASSERT_EQ(io_reactor_add(reactor, p.local, &ctx, EVENT_READ), 0);
+    ReadingPairs one;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(reactor, 1, one));
+    const ts::Pair &p = one.pairs[0];
     EXPECT_GT(ior::iocp_contexts_alive.load(), before);
     ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
     io_reactor_destroy(reactor);  // no wait in between: destroy drains the cancel
     EXPECT_EQ(ior::iocp_contexts_alive.load(), before);
-    ts::close_socket(p.peer);
-    ts::close_socket(p.local);
 }
 
 TEST(Iocp, destroy_with_reads_sends_and_accepts_in_flight_leaves_no_context_alive) {
@@ -123,13 +139,9 @@ TEST(Iocp, destroy_with_reads_sends_and_accepts_in_flight_leaves_no_context_aliv
     int lctx = 0;
     ASSERT_EQ(io_reactor_add_listener(reactor, listener, &lctx), 0);
 
-    std::vector<ts::Pair> pairs;
-    std::vector<int> contexts(8);
-    for (int i = 0; i < 8; ++i) {
-        pairs.push_back(ts::make_pair());
-        ASSERT_TRUE(pairs.back().ok());
-        ASSERT_EQ(io_reactor_add(reactor, pairs.back().local, &contexts[i], EVENT_READ), 0);
-    }
+    ReadingPairs eight;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(reactor, 8, eight));
+    std::vector<ts::Pair> &pairs = eight.pairs;
     // A send the peer never reads stays in flight.
     ts::set_buffers(pairs[0].local, 0, 4096);
     ts::set_buffers(pairs[0].peer, 4096, 0);
@@ -141,24 +153,15 @@ TEST(Iocp, destroy_with_reads_sends_and_accepts_in_flight_leaves_no_context_aliv
 
     io_reactor_destroy(reactor);
     EXPECT_EQ(ior::iocp_contexts_alive.load(), before);
-    for (auto &p : pairs) {
-        ts::close_socket(p.peer);
-        ts::close_socket(p.local);
-    }
     ts::close_socket(listener);
 }
 
 TEST(Iocp, pool_keeps_at_most_pool_size_idle_contexts) {
     io_reactor_t *reactor = make_iocp_reactor(2);
     ASSERT_NE(reactor, nullptr);
-    std::vector<ts::Pair> pairs;
-    std::vector<int> contexts(6);
-    for (int i = 0; i < 6; ++i) {
-        pairs.push_back(ts::make_pair());
-        ASSERT_TRUE(pairs.back().ok());
-        ASSERT_EQ(io_reactor_add(reactor, pairs.back().local, &contexts[i], EVENT_READ), 0);
-    }
-    for (auto &p : pairs) ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
+    ReadingPairs six;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(reactor, 6, six));
+    for (const ts::Pair &p : six.pairs) ASSERT_EQ(io_reactor_remove(reactor, p.local), 0);
     ASSERT_TRUE(pump_until(reactor, [&] {
         io_reactor_stats_t s = stats_of(reactor);
         return s.contexts_live == s.contexts_pooled;
@@ -166,10 +169,6 @@ TEST(Iocp, pool_keeps_at_most_pool_size_idle_contexts) {
     io_reactor_stats_t s = stats_of(reactor);
     EXPECT_EQ(s.contexts_pooled, 2u);
     io_reactor_destroy(reactor);
-    for (auto &p : pairs) {
-        ts::close_socket(p.peer);
-        ts::close_socket(p.local);
-    }
 }
 
 // ---- memory per idle connection -------------------------------------------------
