@@ -15,6 +15,8 @@
 #include <vector>
 
 #if IOR_TEST_ZLIB
+#include "deflate_stream.h"
+
 #include <zlib.h>
 #endif
 
@@ -583,16 +585,7 @@ TEST_P(CommLoop, mccp3_flood_is_held_at_the_input_queue_and_nothing_is_lost) {
     std::string plain;
     const int count = 4000;
     for (int i = 0; i < count; ++i) plain += "line " + std::to_string(i) + " of the flood\r\n";
-    z_stream z{};
-    ASSERT_EQ(deflateInit(&z, 9), Z_OK);
-    std::string packed(deflateBound(&z, static_cast<uLong>(plain.size())) + 64, '\0');
-    z.next_in = reinterpret_cast<Bytef *>(plain.data());
-    z.avail_in = static_cast<uInt>(plain.size());
-    z.next_out = reinterpret_cast<Bytef *>(packed.data());
-    z.avail_out = static_cast<uInt>(packed.size());
-    ASSERT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
-    packed.resize(packed.size() - z.avail_out);
-    deflateEnd(&z);
+    const std::string packed = comm::test_support::deflate_all(plain, /*finish=*/false, Z_BEST_COMPRESSION);
     send(c, "\xff\xfd\x57\xff\xfa\x57\xff\xf0" + packed);  // DO MCCP3, start, the stream: one write
     ASSERT_TRUE(eventually([&] { return app_.locked([&] { return app_.lines.size(); }) == count; }, 20000ms))
         << app_.locked([&] { return app_.lines.size(); }) << " lines";
@@ -615,18 +608,9 @@ TEST_P(CommLoop, mccp3_bomb_drops_the_link_with_a_log_line) {
     socket_fd_t c = client();
     std::string got;
     ASSERT_TRUE(read_until(c, "\xff\xfb\x57", got));
-    std::string zeros(8 << 20, '\0');
-    z_stream z{};
-    ASSERT_EQ(deflateInit(&z, 9), Z_OK);
-    std::string packed(deflateBound(&z, static_cast<uLong>(zeros.size())), '\0');
-    z.next_in = reinterpret_cast<Bytef *>(zeros.data());
-    z.avail_in = static_cast<uInt>(zeros.size());
-    z.next_out = reinterpret_cast<Bytef *>(packed.data());
-    z.avail_out = static_cast<uInt>(packed.size());
-    ASSERT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
-    packed.resize(packed.size() - z.avail_out);
-    deflateEnd(&z);
-    send(c, "\xff\xfd\x57\xff\xfa\x57\xff\xf0" + packed);
+    const std::string zeros(8 << 20, '\0');
+    send(c, "\xff\xfd\x57\xff\xfa\x57\xff\xf0" +
+                comm::test_support::deflate_all(zeros, /*finish=*/false, Z_BEST_COMPRESSION));
     EXPECT_TRUE(eventually([&] { return app_.log_has("MCCP3: decompression bomb"); }));
     EXPECT_TRUE(eventually([&] { return app_.locked([&] { return app_.netdeads + app_.disconnects; }) == 1; }));
     EXPECT_TRUE(read_until(c, "never", got, 2000) == false);  // closed, nothing more
