@@ -76,7 +76,7 @@ int timeout_to_ms(const timeval *tv, int &ms) {
 
 struct io_reactor_s final : ior::Sink {
     std::unique_ptr<Backend> backend;
-    ior::HandleTable handles;
+    ior::HandleTable handles{ior::sys::descriptor_shift()};
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
     std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;

@@ -25,18 +25,18 @@ std::unique_ptr<Handle> handle(socket_fd_t fd) {
 
 TEST(HandleTable, finds_near_and_far_descriptors_until_erased) {
     HandleTable table;
-    auto low = handle(3), edge = handle(kFar - 1), far = handle(kFar), farther = handle(kFar * 4 + 1);
-    for (Handle *h : {low.get(), edge.get(), far.get(), farther.get()}) ASSERT_TRUE(table.insert(h->fd, h));
+    auto low = handle(3), edge = handle(kFar - 1), past = handle(kFar), way_past = handle(kFar * 4 + 1);
+    for (Handle *h : {low.get(), edge.get(), past.get(), way_past.get()}) ASSERT_TRUE(table.insert(h->fd, h));
     EXPECT_EQ(table.size(), 4u);
-    for (Handle *h : {low.get(), edge.get(), far.get(), farther.get()}) EXPECT_EQ(table.find(h->fd), h);
+    for (Handle *h : {low.get(), edge.get(), past.get(), way_past.get()}) EXPECT_EQ(table.find(h->fd), h);
     EXPECT_EQ(table.find(4), nullptr);
     EXPECT_EQ(table.find(kFar + 1), nullptr);
 
     table.erase(edge->fd);
-    table.erase(far->fd);
+    table.erase(past->fd);
     EXPECT_EQ(table.find(edge->fd), nullptr);
-    EXPECT_EQ(table.find(far->fd), nullptr);
-    EXPECT_EQ(table.find(farther->fd), farther.get());
+    EXPECT_EQ(table.find(past->fd), nullptr);
+    EXPECT_EQ(table.find(way_past->fd), way_past.get());
     EXPECT_EQ(table.size(), 2u);
 }
 
@@ -76,5 +76,24 @@ TEST(HandleTable, its_array_never_outgrows_the_direct_limit) {
     EXPECT_LE(table.bytes(), HandleTable::kDirectLimit * sizeof(Handle *) + 1024);
     auto beyond = handle(kFar * 64);
     ASSERT_TRUE(table.insert(beyond->fd, beyond.get()));
+    EXPECT_LE(table.bytes(), HandleTable::kDirectLimit * sizeof(Handle *) + 1024);
+}
+
+// Windows SOCKETs are multiples of 4: the array is indexed by value / 4, and
+// a value that is not a multiple still finds its handle (in the hash map).
+TEST(HandleTable, a_shifted_table_finds_every_value) {
+    HandleTable table(2);
+    std::vector<std::unique_ptr<Handle>> handles;
+    for (socket_fd_t fd : {0, 4, 6, 8, 9, 4 * int(kFar) - 4, 4 * int(kFar)}) handles.push_back(handle(fd));
+    for (auto &h : handles) ASSERT_TRUE(table.insert(h->fd, h.get()));
+    for (auto &h : handles) EXPECT_EQ(table.find(h->fd), h.get()) << h->fd;
+    for (socket_fd_t absent : {1, 2, 5, 7, 12, 10}) EXPECT_EQ(table.find(absent), nullptr) << absent;
+    table.erase(6);
+    table.erase(8);
+    EXPECT_EQ(table.find(6), nullptr);
+    EXPECT_EQ(table.find(8), nullptr);
+    EXPECT_EQ(table.find(4), handles[1].get());
+    EXPECT_EQ(table.find(9), handles[4].get());
+    EXPECT_EQ(table.size(), handles.size() - 2);
     EXPECT_LE(table.bytes(), HandleTable::kDirectLimit * sizeof(Handle *) + 1024);
 }
