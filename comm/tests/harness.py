@@ -541,6 +541,27 @@ def settle(clients, seconds=0.3):
         pump_all(clients, min(0.02, max(0.0, end - time.time())))
 
 
+def say_until_logged(server, loud, logged, seconds, watch=""):
+    """`loud` says long lines as fast as its socket takes them, reading its
+    echoes meanwhile (the server pauses reading loud while its commands or
+    its output back up), until `logged` is in the server log or `seconds`
+    pass. Only a tail of loud's text is kept (bounded memory): the result
+    says whether `watch` showed in it along the way."""
+    batch = ("say " + "y" * 1000 + "\r\n").encode() * 20
+    pending, seen = b"", False
+    deadline = time.time() + seconds
+    while time.time() < deadline and logged not in server.read_log():
+        pending = pending or batch
+        r, w, _ = select.select([loud.sock], [loud.sock], [], 0.01)
+        if w:
+            pending = pending[loud.sock.send(pending):]
+        if r:
+            loud.pump(0)
+        seen = seen or bool(watch) and watch in loud.text
+        loud.text, loud.seen = loud.text[-max(64, len(watch)):], 0
+    return seen
+
+
 def pump_until(client, cond, what, timeout=5):
     """Reads `client` until `cond()` holds; fails after `timeout`."""
     deadline = time.time() + timeout

@@ -276,23 +276,9 @@ def test_slow_reader_is_dropped_past_the_output_cap():
         loud = Client(s.port)
         loud.login("loud")
         notice = "Slow has lost their link"
-        batch = ("say " + "y" * 1000 + "\r\n").encode() * 20
-        pending, seen_notice = b"", False
         # Seconds normally; a loaded machine (or ASan, or wine) is far slower.
-        deadline = time.time() + 60 * h.SLOW
-        while time.time() < deadline and "output buffer over its cap" not in s.read_log():
-            # Send only what the socket takes and read meanwhile: the server
-            # pauses reading loud while its commands or its output back up.
-            pending = pending or batch
-            r, w, _ = select.select([loud.sock], [loud.sock], [], 0.01)
-            if w:
-                pending = pending[loud.sock.send(pending):]
-            if r:
-                loud.pump(0)
-            # Bounded memory, but the notice may arrive before the log line
-            # is seen: look for it before the text is cut.
-            seen_notice = seen_notice or notice in loud.text
-            loud.text, loud.seen = loud.text[-len(notice):], 0
+        # The notice may arrive before the log line: looked for meanwhile.
+        seen_notice = h.say_until_logged(s, loud, "output buffer over its cap", 60 * h.SLOW, watch=notice)
         s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * h.SLOW)
         # Else it is still queued behind loud's backlog of its own echoes.
         if not seen_notice:
