@@ -200,6 +200,7 @@ class Server:
 
     talker = "Test Talker"
     ipv6 = True  # a [::1] listener too, where the host has IPv6
+    log_timeout = 5  # seconds wait_log() waits by default
 
     def __init__(self, extra="", name="server", args=(), stdin=subprocess.DEVNULL, env=None, binary=None):
         self.config = os.path.join(WORKDIR, name + ".cfg")
@@ -276,8 +277,8 @@ class Server:
         with open(self.log_path) as f:
             return f.read()
 
-    def wait_log(self, pattern, timeout=5):
-        deadline = time.time() + timeout
+    def wait_log(self, pattern, timeout=None):
+        deadline = time.time() + (timeout or self.log_timeout)
         while time.time() < deadline:
             m = re.search(pattern, self.read_log())
             if m:
