@@ -641,14 +641,17 @@ def backend_built():
     return False
 
 
+def chosen(tests):
+    """The tests named on the command line, or all."""
+    return [t for t in tests if not ONLY or t.__name__ in ONLY]
+
+
 def run_tests(tests, label=None):
-    """Runs each test (all, or those named on the command line), prints
-    PASS/FAIL lines and a summary; 0 or 1. The work directory goes, unless a
-    test failed and IOR_KEEP_LOGS is set."""
+    """Runs each test, prints PASS/FAIL lines and a summary; 0 or 1. The
+    work directory goes, unless a test failed and IOR_KEEP_LOGS is set."""
     failed = []
-    chosen = [t for t in tests if not ONLY or t.__name__ in ONLY]
     try:
-        for test in chosen:
+        for test in tests:
             start = time.time()
             try:
                 test()
@@ -657,7 +660,7 @@ def run_tests(tests, label=None):
                 failed.append(test.__name__)
                 print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()),
                       flush=True)
-        print("%s: %d tests, %d failed %s" % (label or BACKEND, len(chosen), len(failed), failed))
+        print("%s: %d tests, %d failed %s" % (label or BACKEND, len(tests), len(failed), failed))
     finally:
         if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
             shutil.rmtree(WORKDIR, ignore_errors=True)
@@ -665,5 +668,6 @@ def run_tests(tests, label=None):
 
 
 def main(tests):
-    """The whole run of a suite: 77 if BACKEND is not built, else run_tests()."""
-    return run_tests(tests) if backend_built() else 77
+    """The whole run of a suite: 77 if BACKEND is not built, else the
+    chosen tests' run_tests()."""
+    return run_tests(chosen(tests)) if backend_built() else 77
