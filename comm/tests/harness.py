@@ -63,10 +63,18 @@ def setup(argv, workdir_prefix="ior-mud-test-"):
         while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
             k, v = EMULATOR.pop(0).split("=", 1)
             EMULATOR_ENV[k] = v
-    BINARY, BACKEND, ONLY = os.path.abspath(args[0]), args[1], args[2:]
+    ONLY = args[2:]
     SLOW = 4 if EMULATOR else 1
     STOP_SIGNAL = signal.SIGINT if EMULATOR else signal.SIGTERM
-    WORKDIR = tempfile.mkdtemp(prefix=workdir_prefix)
+    use(args[0], args[1], tempfile.mkdtemp(prefix=workdir_prefix))
+
+
+def use(binary, backend, workdir):
+    """The binary, backend ("auto": the server's choice) and work directory
+    of the next Server; scripts with a command line of their own
+    (negotiation_storm.py, soak.py) call this instead of setup()."""
+    global BINARY, BACKEND, WORKDIR
+    BINARY, BACKEND, WORKDIR = os.path.abspath(binary), backend, workdir
 
 
 def command(*args, binary=None):
@@ -240,7 +248,8 @@ class Server:
         self.port = int(m.group(1))
         m6 = re.search(r"\[::1\]:(\d+)", line)
         self.port6 = int(m6.group(1)) if m6 else None
-        check(("backend " + BACKEND) in line, "startup line does not name backend %s: %s" % (BACKEND, line))
+        check(BACKEND == "auto" or ("backend " + BACKEND) in line,
+              "startup line does not name backend %s: %s" % (BACKEND, line))
         return line
 
     def listener_port(self, layers):
@@ -286,10 +295,10 @@ class Server:
             time.sleep(0.05)
         raise Failure("server log never matched %r; log:\n%s" % (pattern, self.read_log()[-3000:]))
 
-    def stop(self, sig=None):
+    def stop(self, sig=None, timeout=10):
         """SIGTERM/SIGINT: the server must say goodbye, flush and exit 0."""
-        if not end_process(self.proc, sig or STOP_SIGNAL):
-            raise Failure("server did not exit within 10 s of SIGTERM")
+        if not end_process(self.proc, sig or STOP_SIGNAL, timeout):
+            raise Failure("server did not exit within %d s of SIGTERM" % timeout)
         return self.proc.returncode
 
     def kill(self):
@@ -461,20 +470,19 @@ class Client:
         raise Failure("connection still open")
 
     def login(self, name, password="pw"):
-        self.expect("By what name")
-        self.line(name)
-        self.expect("password")
-        self.line(password)
-        self.expect("Hello, " + name.capitalize())
+        self._sign_in(name, "password", password, "Hello, ")
         self.expect("> ")
 
     def reconnect(self, name, password="pw"):
         """Takes the net-dead session of `name` back."""
+        self._sign_in(name, "net-dead. Password to reconnect", password, "Reconnected. Welcome back, ")
+
+    def _sign_in(self, name, prompt, password, greeting):
         self.expect("By what name")
         self.line(name)
-        self.expect("net-dead. Password to reconnect")
+        self.expect(prompt)
         self.line(password)
-        self.expect("Reconnected. Welcome back, " + name.capitalize())
+        self.expect(greeting + name.capitalize())
 
     def close(self):
         try:

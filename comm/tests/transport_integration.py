@@ -42,6 +42,16 @@ def needs_tls(test):
     return wrapper
 
 
+def needs_websockets(test):
+    def wrapper():
+        if websockets is None:
+            print("    (python3-websockets missing in this interpreter: skipped)")
+            return
+        test()
+    wrapper.__name__ = test.__name__
+    return wrapper
+
+
 def TlsClient(port, **kw):
     """harness.TlsClient verifying the server's self-signed certificate."""
     kw.setdefault("cafile", CERT)
@@ -553,10 +563,8 @@ def http_get(port, path):
         return h.recv_all(c)
 
 
+@needs_websockets
 def test_websocket_login_chat_and_the_web_client_page():
-    if websockets is None:
-        print("    (python3-websockets missing in this interpreter: skipped)")
-        return
     with Server("port : 127.0.0.1:0 websocket\n", name="ws") as s:
         wport = s.listener_port("websocket")
         page = http_get(wport, "/")
@@ -601,10 +609,8 @@ def test_websocket_protocol_error_in_a_session_is_logged_and_closed():
 
 
 @needs_tls
+@needs_websockets
 def test_websocket_over_tls():
-    if websockets is None:
-        print("    (python3-websockets missing in this interpreter: skipped)")
-        return
     with Server("port : 127.0.0.1:0 tls websocket\n", name="wss") as s:
         port = s.listener_port("tls websocket")
         ctx = ssl.create_default_context(cafile=CERT)

@@ -28,6 +28,8 @@ import time
 import urllib.error
 import urllib.request
 
+import harness
+
 try:
     import websockets
     from websockets.exceptions import ConnectionClosedError, InvalidStatusCode
@@ -211,12 +213,7 @@ class Browser:
             f.write(base64.b64decode(r["data"]))
 
     def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        harness.end_process(self.proc)
         # Renderer and utility processes may outlive the browser process for
         # a moment and still write into the profile: end the group we made.
         try:
