@@ -532,6 +532,15 @@ class TlsClient(Client):
         return data
 
 
+def logged_in(port, *names, client=None):
+    """A client (a Client, or of class `client`) per name, each logged in
+    (password "pw") in turn."""
+    clients = [(client or Client)(port) for _ in names]
+    for c, name in zip(clients, names):
+        c.login(name)
+    return clients
+
+
 def pump_all(clients, timeout):
     """One select over every client: reads what is there, waits at most `timeout`."""
     live = [c for c in clients if not c.closed]
@@ -627,6 +636,7 @@ class Tmux:
 
     def tintin_login(self, port, name, password, session="#session"):
         """tintin++ in this pane opens a session to `port` and logs in."""
+        time.sleep(0.5)  # keys typed before tintin++ is up would be lost
         self.type_line("%s mud 127.0.0.1 %d" % (session, port))
         self.wait_for("By what name")
         self.type_line(name)

@@ -33,9 +33,7 @@ def test_startup_line_names_address_port_and_backend():
 
 def test_two_users_chat():
     with Server() as s:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.expect("Bob has arrived")
         b.line("say hello alice")
         b.expect("You say: hello alice")
@@ -187,9 +185,7 @@ def test_client_killed_mid_output_is_net_dead_and_can_reconnect():
 
 def test_net_dead_session_expires():
     with Server("net dead timeout : 1\n") as s:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.close()
         b.expect("Alice has lost their link")
         b.expect("Alice has left", timeout=5)
@@ -287,9 +283,7 @@ def test_slow_reader_is_dropped_past_the_output_cap():
 
 def test_control_bytes_from_a_player_never_reach_another_terminal():
     with Server() as s:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.expect("Bob has arrived")
         b.send(b"say \x1b[2J\x1b]0;owned\x07clear\x9b2J\xc2\x9bscreen\r\n")
         a.expect("Bob says: .*screen")
@@ -622,7 +616,6 @@ def test_tintin_in_tmux_negotiates_everything():
     with Server() as s, Tmux(h.TINTIN + " -t ior-test") as t:
         other = Client(s.port)
         other.login("olga")
-        time.sleep(0.5)
         t.tintin_login(s.port, "tina", "tintinpass9")
         t.type_line("client")
         screen = t.wait_for("Compression: MCCP2" if offers_mccp(s) else "Compression: off")

@@ -146,7 +146,6 @@ def test_reboot_keeps_every_player():
             dave.expect("Choose a password")
             if h.TMUX and h.TINTIN:
                 t = Tmux(h.TINTIN + " -t ior-reboot")
-                time.sleep(0.5)
                 t.tintin_login(s.port, "tina", "tinapass")
                 t.type_line("client")
                 t.wait_for("Compression: MCCP2")
@@ -214,9 +213,7 @@ def test_netdead_time_carries_over():
     """A net-dead session keeps the time it has waited: with a 4 s grace,
     dropped 2 s before the reboot, it expires about 2 s after it, not 4."""
     with Server(extra="net dead timeout : 4s\n") as s:
-        alice, carol = Client(s.port), Client(s.port)
-        alice.login("alice")
-        carol.login("carol")
+        alice, carol = h.logged_in(s.port, "alice", "carol", client=Client)
         carol.close()
         alice.expect("Carol has lost their link")
         dropped = time.time()
@@ -365,7 +362,6 @@ def test_mccp3_link_goes_netdead():
     with Server() as s, Tmux(h.TINTIN + " -t ior-reboot3") as t:
         alice = Client(s.port)
         alice.login("alice")
-        time.sleep(0.5)
         t.tintin_login(s.port, "tina", "tinapass")
         alice.line("reboot")
         s.await_reboot(pump=[alice])

@@ -397,7 +397,6 @@ def test_tintin_over_tls_chats_with_a_telnet_user():
         tport = s.listener_port("tls")
         other = Client(s.port)
         other.login("olga")
-        time.sleep(0.5)
         t.tintin_login(tport, "tina", "tintinpass9", session="#ssl")
         t.type_line("say hello over tls from tintin")
         other.expect("Tina says: hello over tls from tintin")
