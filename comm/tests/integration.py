@@ -20,7 +20,7 @@ import threading
 import time
 
 import harness as h
-from harness import (DO, DONT, ECHO, GMCP, IAC, MCCP2, NAWS, NOP, SB, SE, TELNET, TMUX, TTYPE, WILL,  # noqa: F401
+from harness import (DO, DONT, ECHO, GMCP, IAC, MCCP2, NAWS, NOP, SB, SE, TELNET, TMUX, TTYPE, WILL,
                      Client, Failure, Server, Tmux, check, has_ipv6, read_line)
 
 
