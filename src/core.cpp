@@ -2,6 +2,7 @@
 // what a backend reports into the io_event_t contract of io_reactor.h. It
 // knows no backend by name; backend_select.cpp hands it one.
 #include "backend.h"
+#include "handle_table.h"
 #include "sys.h"
 
 #include <cerrno>
@@ -12,7 +13,6 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 using ior::Backend;
@@ -76,7 +76,7 @@ int timeout_to_ms(const timeval *tv, int &ms) {
 
 struct io_reactor_s final : ior::Sink {
     std::unique_ptr<Backend> backend;
-    std::unordered_map<socket_fd_t, Handle *> handles;
+    ior::HandleTable handles{ior::sys::descriptor_shift()};
     std::vector<Handle *> ready;  // handles with h.due != 0, each pinned once
     std::vector<Handle *> draining;
     std::vector<std::pair<Handle *, socket_fd_t>> unclaimed_accepts;
@@ -99,10 +99,7 @@ struct io_reactor_s final : ior::Sink {
         last_error = error;
         return fail_with(error);
     }
-    Handle *find(socket_fd_t fd) {
-        auto it = handles.find(fd);
-        return it == handles.end() ? nullptr : it->second;
-    }
+    Handle *find(socket_fd_t fd) const { return handles.find(fd); }
     void trace(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     int add(socket_fd_t fd, void *context, int events, HandleKind kind);
@@ -164,7 +161,7 @@ void io_reactor_s::trace(const char *fmt, ...) {
 int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind) {
     if (fd == ior::sys::invalid_socket() || (events & ~(EVENT_READ | EVENT_WRITE)))
         return fail(EINVAL);
-    if (handles.count(fd)) return fail(EEXIST);
+    if (handles.find(fd)) return fail(EEXIST);
     if (int error = check_kind(fd, kind)) return fail(error);
     // The console stays blocking: O_NONBLOCK on a shared terminal outlives
     // us. A watched descriptor is the caller's to configure.
@@ -173,8 +170,11 @@ int io_reactor_s::add(socket_fd_t fd, void *context, int events, HandleKind kind
     auto h = std::unique_ptr<Handle>(new (std::nothrow) Handle(fd, context, kind));
     if (!h) return fail(ENOMEM);
     h->interest = static_cast<std::uint8_t>(events);
-    if (int error = backend->attach(*h)) return fail(error);
-    handles.emplace(fd, h.get());
+    if (!handles.insert(fd, h.get())) return fail(ENOMEM);
+    if (int error = backend->attach(*h)) {
+        handles.erase(fd);
+        return fail(error);
+    }
     if ((events & EVENT_WRITE) && kind != HandleKind::watched) mark(*h, kWriteEvent);
     trace("add fd %lld kind %d events %#x", static_cast<long long>(fd), int(kind), events);
     h.release();
@@ -314,7 +314,7 @@ void io_reactor_s::close_all() {
     ready.clear();
     std::vector<Handle *> all;
     all.reserve(handles.size());
-    for (auto &entry : handles) all.push_back(entry.second);
+    handles.for_each([&](Handle *h) { all.push_back(h); });
     handles.clear();
     for (Handle *h : all) {
         h->removed = true;
@@ -786,15 +786,14 @@ int io_reactor_get_stats(const io_reactor_t *reactor, io_reactor_stats_t *stats)
     if (!reactor || !stats) return fail_with(EINVAL);
     *stats = io_reactor_stats_t{};
     stats->handles = reactor->handles.size();
-    // Per handle: the Handle, its hash node (next pointer + key/value) and
-    // the allocator's header on each of the two blocks.
-    constexpr std::size_t kPerHandle =
-        sizeof(Handle) + sizeof(void *) + sizeof(std::pair<const socket_fd_t, Handle *>) + 2 * 16;
-    stats->state_bytes = stats->handles * kPerHandle + reactor->handles.bucket_count() * sizeof(void *);
-    for (auto &entry : reactor->handles) {
-        stats->queued_bytes += entry.second->out.size();
-        stats->state_bytes += entry.second->stash.capacity();
-    }
+    // Per handle: the Handle and the allocator's header on it; then the
+    // table that finds them.
+    constexpr std::size_t kPerHandle = sizeof(Handle) + 16;
+    stats->state_bytes = stats->handles * kPerHandle + reactor->handles.bytes();
+    reactor->handles.for_each([&](const Handle *h) {
+        stats->queued_bytes += h->out.size();
+        stats->state_bytes += h->stash.capacity();
+    });
     reactor->backend->add_stats(*stats);
     return 0;
 }

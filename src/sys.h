@@ -16,6 +16,10 @@ int startup();
 void cleanup();
 
 socket_fd_t invalid_socket();
+// How many low bits of a valid descriptor are always zero: 0 for POSIX
+// descriptors, 2 for Windows SOCKETs (handle values, multiples of 4).
+// Tables indexed by descriptor shift them out (handle_table.h).
+unsigned descriptor_shift();
 socket_fd_t console_fd();
 int set_nonblocking(socket_fd_t fd);
 

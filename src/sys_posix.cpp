@@ -13,6 +13,7 @@ int startup() { return 0; }
 void cleanup() {}
 
 socket_fd_t invalid_socket() { return -1; }
+unsigned descriptor_shift() { return 0; }
 socket_fd_t console_fd() { return STDIN_FILENO; }
 
 int set_nonblocking(socket_fd_t fd) {

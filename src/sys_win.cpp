@@ -43,6 +43,7 @@ void cleanup() {
 }
 
 socket_fd_t invalid_socket() { return INVALID_SOCKET; }
+unsigned descriptor_shift() { return 2; }
 
 // Kernel handles (sockets included) are never 0, so 0 names the console the
 // way STDIN_FILENO does on POSIX and can never collide with a socket.
