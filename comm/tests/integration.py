@@ -2,6 +2,8 @@
 """Integration tests for ior-mud: start the real server binary on ephemeral
 ports and drive it with real clients (raw sockets, telnet and tintin++ in
 tmux). Usage: integration.py PATH/TO/ior-mud BACKEND [TEST...]
+(--emulator=... under wine); the server, client, tmux and runner are
+harness.py's.
 
 Exit 0: all passed; 1: a failure; 77: BACKEND is not in this build (skip).
 Everything is bounded in time; only processes and tmux servers this script
@@ -10,401 +12,28 @@ started are stopped, by PID / by their own tmux socket.
 import os
 import re
 import select
-import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import atexit
-import traceback
-import zlib
 
-IAC, DONT, DO, WONT, WILL, SB, SE, NOP = 255, 254, 253, 252, 251, 250, 240, 241
-ECHO, TTYPE, NAWS, MCCP2, GMCP = 1, 24, 31, 86, 201
-
-# --emulator=A|B|C runs the binary through a CMAKE_CROSSCOMPILING_EMULATOR
-# (wine for the mingw build); a leading "cmake -E env K=V" becomes our env.
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--emulator=")]
-EMULATOR = [a for a in sys.argv[1:] if a.startswith("--emulator=")]
-EMULATOR = [x for x in EMULATOR[0].split("=", 1)[1].split("|") if x] if EMULATOR else []
-EMULATOR_ENV = {}
-if len(EMULATOR) > 2 and EMULATOR[1:3] == ["-E", "env"]:
-    EMULATOR = EMULATOR[3:]
-    while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
-        k, v = EMULATOR.pop(0).split("=", 1)
-        EMULATOR_ENV[k] = v
-BINARY = os.path.abspath(ARGS[0])
-BACKEND = ARGS[1]
-ONLY = ARGS[2:]
-SLOW = 4 if EMULATOR else 1        # wine starts slowly
-# Windows has no SIGTERM; wine turns SIGINT into CTRL_C_EVENT.
-STOP_SIGNAL = signal.SIGINT if EMULATOR else signal.SIGTERM
-
-
-def command(*args):
-    return EMULATOR + [BINARY] + list(args)
-
-
-def environment(**extra):
-    env = dict(os.environ, **EMULATOR_ENV)
-    env.update(extra)
-    return env
-WORKDIR = tempfile.mkdtemp(prefix="ior-mud-test-")
-TMUX = shutil.which("tmux")
-TELNET = shutil.which("telnet")
-TINTIN = shutil.which("tt++") or ("/usr/games/tt++" if os.path.exists("/usr/games/tt++") else None)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-# ---- the server -----------------------------------------------------------
-
-STARTED = []  # every server process this script started
-
-
-@atexit.register
-def _kill_leftovers():
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-class Server:
-    """One ior-mud process with a config written for the test."""
-
-    def __init__(self, extra="", name="server", args=(), stdin=subprocess.DEVNULL):
-        self.config = os.path.join(WORKDIR, name + ".cfg")
-        with open(self.config, "w") as f:
-            f.write("name : Test Talker\n"
-                    "port : 127.0.0.1:0\n"
-                    "port : [::1]:0\n" if has_ipv6() else
-                    "name : Test Talker\nport : 127.0.0.1:0\n")
-            f.write("io_reactor_backend : %s\n" % BACKEND)
-            f.write(extra)
-        self.log_path = os.path.join(WORKDIR, name + ".log")
-        self.log = open(self.log_path, "w")
-        env = environment()
-        # An ASan build keeps freed memory in quarantine, which would read as
-        # growth in the memory tests; a small quarantine keeps them meaningful.
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1").lstrip(":")
-        self.proc = subprocess.Popen(command("--config", self.config, *args),
-                                     stdout=subprocess.PIPE, stderr=self.log, stdin=stdin, env=env)
-        STARTED.append(self.proc)
-        try:
-            self.startup = self.read_startup()
-        except BaseException:
-            self.kill()  # never leave a server behind
-            raise
-
-    def read_startup(self):
-        line = read_line(self.proc.stdout, 10 * SLOW)
-        check(line, "server printed no startup line; log: " + self.read_log())
-        self.startup = line
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        check(m, "no IPv4 port in startup line: " + line)
-        self.port = int(m.group(1))
-        m6 = re.search(r"\[::1\]:(\d+)", line)
-        self.port6 = int(m6.group(1)) if m6 else None
-        check(("backend " + BACKEND) in line, "startup line does not name backend %s: %s" % (BACKEND, line))
-        return line
-
-    def pid(self):
-        return self.proc.pid
-
-    def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    def read_log(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_log(self, pattern, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if re.search(pattern, self.read_log()):
-                return True
-            time.sleep(0.05)
-        raise Failure("server log never matched %r; log:\n%s" % (pattern, self.read_log()[-2000:]))
-
-    def stop(self, sig=None):
-        """SIGTERM/SIGINT: the server must say goodbye, flush and exit 0."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig or STOP_SIGNAL)
-            try:
-                return self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Failure("server did not exit within 10 s of SIGTERM")
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def read_line(pipe, timeout):
-    deadline = time.time() + timeout
-    data = b""
-    fd = pipe.fileno()
-    while time.time() < deadline and not data.endswith(b"\n"):
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
-        if not r:
-            break
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").strip()
-
-
-def accept_backlog(port):
-    """Connections waiting in the kernel's accept queue of the listener on
-    `port` (the rx_queue of a LISTEN socket in /proc/net/tcp{,6})."""
-    waiting = 0
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                waiting += int(fields[4].split(":")[1], 16)
-    return waiting
-
-
-_ipv6 = None
-
-
-def has_ipv6():
-    global _ipv6
-    if _ipv6 is None:
-        try:
-            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s.bind(("::1", 0))
-            s.close()
-            _ipv6 = True
-        except OSError:
-            _ipv6 = False
-    return _ipv6
-
-
-# ---- a raw telnet-aware client ----------------------------------------------
-
-class Client:
-    """A socket client that separates telnet commands from text. By default
-    it answers nothing (a dumb client); tests switch features on."""
-
-    def __init__(self, port, host="127.0.0.1", family=socket.AF_INET, rcvbuf=None, source=None):
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        if rcvbuf:  # before connect, so the advertised window stays small
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        if source:  # another loopback address (127.0.0.2...): another "host"
-            self.sock.bind((source, 0))
-        self.sock.settimeout(5)
-        self.sock.connect((host, port))
-        self.raw = b""          # bytes after decompression, before telnet parsing
-        self.text = ""          # data bytes seen so far
-        self.seen = 0           # how much of text expect() has consumed
-        self.commands = []      # (verb, option) received
-        self.subneg = []        # (option, payload) received
-        self.inflater = None
-        self.compressed_bytes = 0
-        self._pending = b""     # unparsed telnet bytes
-        self.on_sb = None
-        self.on_verb = None
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def line(self, text):
-        self.send(text.encode() + b"\r\n")
-
-    def _feed(self, data):
-        if self.inflater is not None:
-            self.compressed_bytes += len(data)
-            data = self.inflater.decompress(data)
-        buf = self._pending + data
-        self._pending = b""
-        i = 0
-        out = bytearray()
-        while i < len(buf):
-            c = buf[i]
-            if c != IAC:
-                out.append(c)
-                i += 1
-                continue
-            if i + 1 >= len(buf):
-                self._pending = buf[i:]
-                break
-            cmd = buf[i + 1]
-            if cmd == IAC:
-                out.append(IAC)
-                i += 2
-            elif cmd in (WILL, WONT, DO, DONT):
-                if i + 2 >= len(buf):
-                    self._pending = buf[i:]
-                    break
-                self.commands.append((cmd, buf[i + 2]))
-                if self.on_verb:
-                    self.on_verb(cmd, buf[i + 2])
-                i += 3
-            elif cmd == SB:
-                end = buf.find(bytes([IAC, SE]), i + 2)
-                if end < 0:
-                    self._pending = buf[i:]
-                    break
-                opt = buf[i + 2]
-                payload = buf[i + 3:end].replace(bytes([IAC, IAC]), bytes([IAC]))
-                self.subneg.append((opt, payload))
-                i = end + 2
-                if opt == MCCP2 and self.inflater is None and self.want_mccp:
-                    # Everything after IAC SB MCCP2 IAC SE is compressed.
-                    self.text += out.decode("latin1")
-                    out = bytearray()
-                    self.inflater = zlib.decompressobj()
-                    rest = buf[i:]
-                    self._pending = b""
-                    if rest:
-                        self._feed(rest)
-                    return
-                if self.on_sb:
-                    self.on_sb(opt, payload)
-            else:
-                self.commands.append((cmd, None))
-                i += 2
-        self.text += out.decode("latin1")
-
-    want_mccp = False
-
-    def pump(self, timeout=0.2):
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
-            return True
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            return False
-        if not data:
-            return False
-        self._feed(data)
-        return True
-
-    def expect(self, pattern, timeout=5):
-        """Waits for `pattern` (regex) in the text after the last match."""
-        deadline = time.time() + timeout
-        while True:
-            m = re.search(pattern, self.text[self.seen:])
-            if m:
-                self.seen += m.end()
-                return m
-            if time.time() >= deadline:
-                raise Failure("timed out waiting for %r; got:\n%s" % (pattern, self.text[self.seen:][-1500:]))
-            if not self.pump(min(0.2, max(0.01, deadline - time.time()))):
-                m = re.search(pattern, self.text[self.seen:])
-                if m:
-                    self.seen += m.end()
-                    return m
-                raise Failure("connection closed waiting for %r; got:\n%s" % (pattern, self.text[self.seen:][-1500:]))
-
-    def expect_closed(self, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if not self.pump(0.2):
-                return
-        raise Failure("connection still open")
-
-    def login(self, name, password="pw"):
-        self.expect("By what name")
-        self.line(name)
-        self.expect("password")
-        self.line(password)
-        self.expect("Hello, " + name.capitalize())
-        self.expect("> ")
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def reset(self):
-        """Abortive close (RST), as when a client is killed."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-
-# ---- tmux helpers -----------------------------------------------------------
-
-class Tmux:
-    """A private tmux server (own -L socket) running one command."""
-
-    def __init__(self, command, width=120, height=40):
-        self.sock = "ior-mud-test-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
-        subprocess.run([TMUX, "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "t",
-                        "-x", str(width), "-y", str(height), command], check=True, timeout=10)
-
-    def keys(self, *keys):
-        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t"] + list(keys), check=True, timeout=10)
-
-    def type_line(self, text):
-        self.keys("-l", text)
-        self.keys("Enter")
-
-    def screen(self):
-        r = subprocess.run([TMUX, "-L", self.sock, "capture-pane", "-p", "-t", "t", "-S", "-200"],
-                           capture_output=True, text=True, timeout=10)
-        return r.stdout
-
-    def wait_for(self, pattern, timeout=8):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            s = self.screen()
-            if re.search(pattern, s):
-                return s
-            time.sleep(0.1)
-        raise Failure("tmux screen never showed %r; screen:\n%s" % (pattern, self.screen()))
-
-    def close(self):
-        subprocess.run([TMUX, "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+import harness as h
+from harness import (DO, DONT, ECHO, GMCP, IAC, MCCP2, NAWS, NOP, SB, SE, TELNET, TMUX, TTYPE, WILL,
+                     Client, Failure, Server, Tmux, check, has_ipv6, read_line)
 
 
 # ---- the tests --------------------------------------------------------------
 
 def test_startup_line_names_address_port_and_backend():
-    s = Server()
-    try:
+    with Server() as s:
         check(re.match(r"ior-mud: Test Talker listening on 127\.0\.0\.1:\d+", s.startup), s.startup)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_two_users_chat():
-    s = Server()
-    try:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+    with Server() as s:
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.expect("Bob has arrived")
         b.line("say hello alice")
         b.expect("You say: hello alice")
@@ -425,22 +54,17 @@ def test_two_users_chat():
         b.expect("Alice has left")
         s.wait_log(r"connect #1 127\.0\.0\.1:\d+")
         s.wait_log(r"disconnect #1 ")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_ipv6_listener_serves_users():
     if not has_ipv6():
         print("    (no IPv6 on this host: skipped)")
         return
-    s = Server()
-    try:
+    with Server() as s:
         check(s.port6, "no IPv6 listener in startup line: " + s.startup)
         c = Client(s.port6, "::1", socket.AF_INET6)
         c.login("sixer")
         s.wait_log(r"connect #1 \[::1\]:\d+")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def answer_like_a_modern_client(c, names):
@@ -468,8 +92,7 @@ def answer_like_a_modern_client(c, names):
 
 
 def test_naws_and_ttype_reach_the_server():
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         answer_like_a_modern_client(c, ["TESTCLIENT", "XTERM-256COLOR", "MTTS 9"])
         c.login("nora")
@@ -482,8 +105,6 @@ def test_naws_and_ttype_reach_the_server():
         c.expect("Terminal: XTERM-256COLOR")
         c.expect("Window: 100x40")
         c.expect("MTTS: 9")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def offers_mccp(s):
@@ -495,10 +116,9 @@ def offers_mccp(s):
 
 
 def test_mccp2_output_decompresses():
-    s = Server()
-    try:
+    with Server() as s:
         if not offers_mccp(s):
-            check(EMULATOR, "MCCP2 not offered by the Linux build")
+            check(h.EMULATOR, "MCCP2 not offered by the Linux build")
             print("    (built without zlib: MCCP2 not offered, skipped)")
             return
         c = Client(s.port)
@@ -527,13 +147,10 @@ def test_mccp2_output_decompresses():
         # The server ends the stream properly before closing.
         c.expect_closed()
         check(c.inflater.eof, "deflate stream was not finished")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_client_killed_mid_output_is_net_dead_and_can_reconnect():
-    s = Server("net dead timeout : 60\n")
-    try:
+    with Server("net dead timeout : 60\n") as s:
         a, b = Client(s.port), Client(s.port)
         a.login("alice", "secret")
         b.login("bob")
@@ -564,39 +181,28 @@ def test_client_killed_mid_output_is_net_dead_and_can_reconnect():
         b.expect(r"Alice \(idle")
         b.expect("2 players")
         s.wait_log(r"reconnect #1 ")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_net_dead_session_expires():
-    s = Server("net dead timeout : 1\n")
-    try:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+    with Server("net dead timeout : 1\n") as s:
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.close()
         b.expect("Alice has lost their link")
         b.expect("Alice has left", timeout=5)
         s.wait_log("net-dead session expired")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_idle_user_is_disconnected_with_a_message():
-    s = Server("idle timeout : 2\n")
-    try:
+    with Server("idle timeout : 2\n") as s:
         c = Client(s.port)
         c.login("sleepy")
         c.expect("idle too long", timeout=6)
         c.expect_closed()
         s.wait_log("idle timeout #1")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_long_line_is_cut_with_a_notice():
-    s = Server("max line length : 64\n")
-    try:
+    with Server("max line length : 64\n") as s:
         c = Client(s.port)
         c.login("longa")
         c.send(b"say " + b"x" * 200000 + b"\r\n")
@@ -604,8 +210,6 @@ def test_long_line_is_cut_with_a_notice():
         c.expect("You say: " + "x" * 60)
         c.line("say short")
         c.expect("You say: short")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def flood(port, payload, seconds, stop):
@@ -630,9 +234,8 @@ def flood(port, payload, seconds, stop):
 
 
 def test_flooding_client_does_not_grow_server_memory():
-    s = Server("max input queue : 16k\nmax output buffer : 256k\n"
-               "output high watermark : 128k\noutput low watermark : 32k\n")
-    try:
+    with Server("max input queue : 16k\nmax output buffer : 256k\n"
+               "output high watermark : 128k\noutput low watermark : 32k\n") as s:
         watcher = Client(s.port)
         watcher.login("watcher")
         time.sleep(0.3)
@@ -660,49 +263,27 @@ def test_flooding_client_does_not_grow_server_memory():
         n.login("after")
         n.line("say still alive")
         n.expect("You say: still alive")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_slow_reader_is_dropped_past_the_output_cap():
-    s = Server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n")
-    try:
+    with Server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n") as s:
         slow = Client(s.port, rcvbuf=4096)
         slow.login("slow")
         loud = Client(s.port)
         loud.login("loud")
         notice = "Slow has lost their link"
-        batch = ("say " + "y" * 1000 + "\r\n").encode() * 20
-        pending, seen_notice = b"", False
         # Seconds normally; a loaded machine (or ASan, or wine) is far slower.
-        deadline = time.time() + 60 * SLOW
-        while time.time() < deadline and "output buffer over its cap" not in s.read_log():
-            # Send only what the socket takes and read meanwhile: the server
-            # pauses reading loud while its commands or its output back up.
-            pending = pending or batch
-            r, w, _ = select.select([loud.sock], [loud.sock], [], 0.01)
-            if w:
-                pending = pending[loud.sock.send(pending):]
-            if r:
-                loud.pump(0)
-            # Bounded memory, but the notice may arrive before the log line
-            # is seen: look for it before the text is cut.
-            seen_notice = seen_notice or notice in loud.text
-            loud.text, loud.seen = loud.text[-len(notice):], 0
-        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * SLOW)
+        # The notice may arrive before the log line: looked for meanwhile.
+        seen_notice = h.say_until_logged(s, loud, "output buffer over its cap", 60 * h.SLOW, watch=notice)
+        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * h.SLOW)
         # Else it is still queued behind loud's backlog of its own echoes.
         if not seen_notice:
-            loud.expect(notice, timeout=30 * SLOW)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
+            loud.expect(notice, timeout=30 * h.SLOW)
 
 
 def test_control_bytes_from_a_player_never_reach_another_terminal():
-    s = Server()
-    try:
-        a, b = Client(s.port), Client(s.port)
-        a.login("alice")
-        b.login("bob")
+    with Server() as s:
+        a, b = h.logged_in(s.port, "alice", "bob")
         a.expect("Bob has arrived")
         b.send(b"say \x1b[2J\x1b]0;owned\x07clear\x9b2J\xc2\x9bscreen\r\n")
         a.expect("Bob says: .*screen")
@@ -714,13 +295,10 @@ def test_control_bytes_from_a_player_never_reach_another_terminal():
         a.expect("Bob says: " + "caf\u00e9 \u2603 \U0001d11e".encode().decode("latin1"))
         for byte in ("\x1b", "\x07", "\x0e", "\x0f", "\x9b"):
             check(byte not in a.text, "control byte %r reached another player:\n%r" % (byte, a.text[-600:]))
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_client_bytes_cannot_forge_log_lines():
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         c.send(bytes([IAC, DO, GMCP]))
         c.login("mallory")
@@ -732,16 +310,13 @@ def test_client_bytes_cannot_forge_log_lines():
         check(not re.search(r"^2026-01-01", log, re.M), "a client forged a log line:\n" + log)
         check(not re.search("[\x00-\x08\x0b-\x1f\x7f]", log), "raw control bytes in the log:\n%r" % log)
         check("Core.Hello\\x0d\\x0a2026-01-01\\x09" in log, "control bytes not shown escaped:\n" + log)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_a_reply_in_several_writes_is_not_held_by_nagle():
     """Each reply is several writes (name -> WILL ECHO, prompt, GA; say ->
     text, prompt, GA): with Nagle on, the second waits for the client's
     delayed ACK, ~40 ms, every time."""
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         c.expect("By what name")
         steps = [("nagle", "Choose a password"), ("pw", "> ")]
@@ -754,14 +329,11 @@ def test_a_reply_in_several_writes_is_not_held_by_nagle():
             times.append((time.perf_counter() - start) * 1000)
         median = sorted(times)[len(times) // 2]
         print("    round trips (ms): " + " ".join("%.1f" % t for t in times))
-        check(median < 25 * SLOW, "median round trip %.1f ms: held by Nagle?" % median)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
+        check(median < 25 * h.SLOW, "median round trip %.1f ms: held by Nagle?" % median)
 
 
 def test_login_timeout_ends_a_client_that_only_trickles_bytes():
-    s = Server("login timeout : 2\n")
-    try:
+    with Server("login timeout : 2\n") as s:
         player = Client(s.port)
         player.login("stays")
         lazy = Client(s.port)
@@ -774,13 +346,10 @@ def test_login_timeout_ends_a_client_that_only_trickles_bytes():
         s.wait_log(r"login timeout #2 ")
         player.line("say still here")
         player.expect("You say: still here")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_per_address_cap_refuses_only_that_address():
-    s = Server("max connections per address : 3\n")
-    try:
+    with Server("max connections per address : 3\n") as s:
         held = [Client(s.port, source="127.0.0.2") for _ in range(3)]
         for c in held:
             c.expect("By what name")
@@ -794,13 +363,10 @@ def test_per_address_cap_refuses_only_that_address():
         again = Client(s.port, source="127.0.0.2")
         again.login("freed")
         s.wait_log(r"refused 127\.0\.0\.2:\d+ .*too many connections")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_connect_rate_per_address_is_limited():
-    s = Server("max connects per address per minute : 4\n")
-    try:
+    with Server("max connects per address per minute : 4\n") as s:
         for _ in range(4):
             c = Client(s.port, source="127.0.0.3")
             c.expect("By what name")
@@ -813,39 +379,36 @@ def test_connect_rate_per_address_is_limited():
         Client(s.port, source="127.0.0.4").login("elsewhere")
         check(len(re.findall("too many connection attempts", s.read_log())) == 1,
               "refusals not logged once per minute:\n" + s.read_log())
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_slowloris_clients_cannot_fill_the_server():
     # Five attacking hosts may hold 5 x 8 slots of the 60, no more.
-    s = Server("max users : 60\nmax connections per address : 8\nlogin timeout : 30\n")
-    lorises = []
-    try:
-        for i in range(300):
-            try:
-                lorises.append(Client(s.port, source="127.0.0.%d" % (10 + i % 5)))
-            except OSError:
-                pass  # the listen backlog may overflow; the attack goes on
-        start = time.time()
-        player = Client(s.port)
-        player.login("real")
-        login = time.time() - start
-        player.line("say made it")
-        player.expect("You say: made it")
-        for c in lorises:
-            try:
-                c.send(bytes([IAC, NOP]))
-            except OSError:
-                pass
-        held = len(re.findall(r"connect #\d+ 127\.0\.0\.1[0-4]:", s.read_log()))
-        print("    300 slowloris clients, %d admitted: normal login %.0f ms" % (held, login * 1000))
-        check(held <= 40, "%d slowloris connections admitted from 5 addresses" % held)
-        check("server is full" not in s.read_log(), "slowloris clients filled max users")
-    finally:
-        for c in lorises:
-            c.close()
-        check(s.stop() == 0, "exit code not 0")
+    with Server("max users : 60\nmax connections per address : 8\nlogin timeout : 30\n") as s:
+        lorises = []
+        try:
+            for i in range(300):
+                try:
+                    lorises.append(Client(s.port, source="127.0.0.%d" % (10 + i % 5)))
+                except OSError:
+                    pass  # the listen backlog may overflow; the attack goes on
+            start = time.time()
+            player = Client(s.port)
+            player.login("real")
+            login = time.time() - start
+            player.line("say made it")
+            player.expect("You say: made it")
+            for c in lorises:
+                try:
+                    c.send(bytes([IAC, NOP]))
+                except OSError:
+                    pass
+            held = len(re.findall(r"connect #\d+ 127\.0\.0\.1[0-4]:", s.read_log()))
+            print("    300 slowloris clients, %d admitted: normal login %.0f ms" % (held, login * 1000))
+            check(held <= 40, "%d slowloris connections admitted from 5 addresses" % held)
+            check("server is full" not in s.read_log(), "slowloris clients filled max users")
+        finally:
+            for c in lorises:
+                c.close()
 
 
 def test_shutdown_with_only_net_dead_users_logs_them_out():
@@ -859,8 +422,7 @@ def test_shutdown_with_only_net_dead_users_logs_them_out():
     check(rc == 0, "exit code %r (a leak under LeakSanitizer?):\n%s" % (rc, s.read_log()[-2000:]))
 
 def test_split_telnet_and_line_endings():
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         c.expect("By what name")
         # name split in the middle of an IAC sequence and of CR NUL
@@ -870,8 +432,6 @@ def test_split_telnet_and_line_endings():
             time.sleep(0.02)
         c.expect("Hello, Kate")
         c.expect("You say: a\xffb")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_shutdown_says_goodbye_and_exits_zero():
@@ -896,8 +456,7 @@ def test_sigint_is_a_graceful_shutdown_too():
 
 
 def test_console_user_talks_through_stdin_and_stdout():
-    s = Server(args=["--console"], stdin=subprocess.PIPE)
-    try:
+    with Server(args=["--console"], stdin=subprocess.PIPE) as s:
         out = s.proc.stdout
         s.proc.stdin.write(b"conny\npw\n")
         s.proc.stdin.flush()
@@ -915,59 +474,53 @@ def test_console_user_talks_through_stdin_and_stdout():
         check("Netty says: hi console" in seen, "console did not get the say:\n" + seen)
         check("\xff" not in seen, "telnet bytes on the console")
         s.wait_log(r"connect #1 console")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_environment_picks_the_backend_when_config_says_auto():
-    cfg = os.path.join(WORKDIR, "auto.cfg")
+    cfg = os.path.join(h.WORKDIR, "auto.cfg")
     with open(cfg, "w") as f:
         f.write("port : 127.0.0.1:0\nio_reactor_backend : auto\n")
-    env = environment(IO_REACTOR_BACKEND=BACKEND)
-    p = subprocess.Popen(command("--config", cfg), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    env = h.environment(IO_REACTOR_BACKEND=h.BACKEND)
+    p = subprocess.Popen(h.command("--config", cfg), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          stdin=subprocess.DEVNULL, env=env)
-    STARTED.append(p)
+    h.STARTED.append(p)
     try:
-        line = read_line(p.stdout, 10 * SLOW)
-        check(line.endswith("backend " + BACKEND), line)
+        line = read_line(p.stdout, 10 * h.SLOW)
+        check(line.endswith("backend " + h.BACKEND), line)
     finally:
-        p.send_signal(STOP_SIGNAL)
+        p.send_signal(h.STOP_SIGNAL)
         check(p.wait(timeout=10) == 0, "exit code not 0")
 
 
 def test_trace_key_sends_reactor_trace_to_the_log():
-    s = Server("trace io_reactor : on\n")
-    try:
+    with Server("trace io_reactor : on\n") as s:
         c = Client(s.port)
         c.expect("By what name")
         s.wait_log(r"io_reactor: add fd \d+")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_bad_config_is_an_error_naming_file_and_line():
-    cfg = os.path.join(WORKDIR, "bad.cfg")
+    cfg = os.path.join(h.WORKDIR, "bad.cfg")
     with open(cfg, "w") as f:
         f.write("port : 0\n# fine\nprot : 4000\n")
-    r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
+    r = h.run_binary("--config", cfg)
     check(r.returncode != 0, "server started with a bad config")
     check(cfg + ":3: unknown key 'prot'" in r.stderr, r.stderr)
     with open(cfg, "w") as f:
         f.write("port : 0\nidle timeout : soon\n")
-    r = subprocess.run(command("--config", cfg), capture_output=True, text=True, timeout=10 * SLOW, env=environment())
+    r = h.run_binary("--config", cfg)
     check(r.returncode != 0 and cfg + ":2: bad value for 'idle timeout'" in r.stderr, r.stderr)
     check(r.stdout == "", "a server that refused its config printed a startup line")
-    r = subprocess.run(command("--config", cfg + ".missing"), capture_output=True, text=True,
-                       timeout=10 * SLOW, env=environment())
+    r = h.run_binary("--config", cfg + ".missing")
     check(r.returncode != 0 and "cannot open" in r.stderr, r.stderr)
 
 
 def config_error(text, *args):
     """Starts the server on a config `text` (bytes); returns (config path, stderr)."""
-    cfg = os.path.join(WORKDIR, "err.cfg")
+    cfg = os.path.join(h.WORKDIR, "err.cfg")
     with open(cfg, "wb") as f:
         f.write(text)
-    r = subprocess.run(command("--config", cfg, *args), capture_output=True, timeout=10 * SLOW, env=environment())
+    r = h.run_binary("--config", cfg, *args, text=False)
     err = r.stderr.decode("latin1")
     check(r.returncode != 0, "server started with config %r" % text)
     check(r.stdout == b"", "a server that refused its config printed a startup line")
@@ -983,8 +536,7 @@ def test_every_config_error_names_file_and_line():
     check(cfg + ": no port configured" in err, err)
     cfg, err = config_error(b"port : 127.0.0.1:0\n\noutput low watermark : 512k\n")
     check(cfg + ":3: output low watermark (524288) must be below output high watermark" in err, err)
-    listed = subprocess.run(command("--list-backends"), capture_output=True, text=True,
-                            timeout=10 * SLOW, env=environment()).stdout.split()
+    listed = h.run_binary("--list-backends").stdout.split()
     missing = [b for b in ("iocp", "io_uring", "epoll", "poll") if b not in listed]
     if missing:  # a backend the config knows but this build lacks
         cfg, err = config_error(b"port : 127.0.0.1:0\n# x\nio_reactor_backend : %s\n" % missing[0].encode())
@@ -1003,8 +555,7 @@ def test_every_config_error_names_file_and_line():
 
 
 def test_a_client_that_never_logs_in_is_cut_by_the_budget():
-    s = Server("max replies before login : 50\nmax lines before login : 5\n", name="budget")
-    try:
+    with Server("max replies before login : 50\nmax lines before login : 5\n", name="budget") as s:
         c = Client(s.port)
         c.expect("By what name")
         c.send(bytes([IAC, DO, MCCP2, IAC, DONT, MCCP2]) * 200)
@@ -1034,17 +585,13 @@ def test_a_client_that_never_logs_in_is_cut_by_the_budget():
         s.wait_log(r"turned option 86 \(ours\) on too often")
         # Pat stays connected through the stop (a session net-dead at
         # shutdown is covered by its own tests; this one is about the budget).
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_telnet_in_tmux_chats_and_hides_the_password():
     if not (TMUX and TELNET):
         print("    (telnet or tmux missing: skipped)")
         return
-    s = Server()
-    t = Tmux("%s 127.0.0.1 %d" % (TELNET, s.port))
-    try:
+    with Server() as s, Tmux("%s 127.0.0.1 %d" % (TELNET, s.port)) as t:
         other = Client(s.port)
         other.login("olga")
         t.wait_for("By what name")
@@ -1061,27 +608,15 @@ def test_telnet_in_tmux_chats_and_hides_the_password():
         screen = t.wait_for("Window: 120x")
         check("hush42secret" not in screen, "password was echoed:\n" + screen)
         check("Terminal: " in screen, screen)
-    finally:
-        t.close()
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_tintin_in_tmux_negotiates_everything():
-    if not (TMUX and TINTIN):
-        print("    (tintin++ or tmux missing: skipped)")
+    if h.tintin_missing():
         return
-    s = Server()
-    t = Tmux(TINTIN + " -t ior-test")
-    try:
+    with Server() as s, Tmux(h.TINTIN + " -t ior-test") as t:
         other = Client(s.port)
         other.login("olga")
-        time.sleep(0.5)
-        t.type_line("#session mud 127.0.0.1 %d" % s.port)
-        t.wait_for("By what name")
-        t.type_line("tina")
-        t.wait_for("Choose a password")
-        t.type_line("tintinpass9")
-        t.wait_for("Hello, Tina")
+        t.tintin_login(s.port, "tina", "tintinpass9")
         t.type_line("client")
         screen = t.wait_for("Compression: MCCP2" if offers_mccp(s) else "Compression: off")
         check("Client: TINTIN++" in screen, screen)
@@ -1093,36 +628,11 @@ def test_tintin_in_tmux_negotiates_everything():
         other.expect("Tina says: hello from tintin")
         other.line("tell tina hi back")
         t.wait_for("Olga tells you: hi back")
-    finally:
-        t.close()
-        check(s.stop() == 0, "exit code not 0")
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
-def main():
-    r = subprocess.run(command("--list-backends"), capture_output=True, text=True, timeout=10 * SLOW,
-                       env=environment())
-    if BACKEND not in r.stdout.split():
-        print("backend %s not in this build (%s): skipped" % (BACKEND, r.stdout.split()))
-        return 77
-    failed = []
-    chosen = [t for t in TESTS if not ONLY or t.__name__ in ONLY]
-    for test in chosen:
-        start = time.time()
-        try:
-            test()
-            print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
-        except Exception:
-            failed.append(test.__name__)
-            print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()),
-                  flush=True)
-    print("%s: %d tests, %d failed %s" % (BACKEND, len(chosen), len(failed), failed))
-    if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
-        shutil.rmtree(WORKDIR, ignore_errors=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    h.setup(sys.argv[1:])
+    sys.exit(h.main(TESTS))

@@ -22,19 +22,21 @@ CPU cost.
 --smoke: tiny counts, one run; checks only that every storm runs, that the
 server survives and that a not-logged-in storm is cut (ratios on a shared
 machine are not asserted: they would flake). Exit 0 ok, 1 failure.
-Only the server this script started is stopped, by its PID.
+Only the server this script started is stopped, by its PID (harness.py's
+Server).
 """
 import argparse
 import os
 import re
-import select
+import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+import harness as h
 
 IAC, DONT, DO, WONT, WILL, SB, SE, AYT = 255, 254, 253, 252, 251, 250, 240, 246
 OPTIONS = {"ECHO": 1, "SGA": 3, "TTYPE": 24, "EOR": 25, "NAWS": 31,
@@ -123,51 +125,24 @@ def say_lines(size):
     return line * max(1, size // len(line))
 
 
-class Server:
-    def __init__(self, binary, backend, extra=""):
-        self.dir = tempfile.mkdtemp(prefix="ior-storm-")
-        cfg = os.path.join(self.dir, "storm.cfg")
-        with open(cfg, "w") as f:
-            f.write("name : Storm\nport : 127.0.0.1:0\nio_reactor_backend : %s\n" % backend)
-            f.write("max input queue : 1m\noutput high watermark : 1m\n"
-                    "max output buffer : 64m\n" + extra)
-        self.log = open(os.path.join(self.dir, "storm.log"), "w+")
-        self.proc = subprocess.Popen([binary, "--config", cfg], stdout=subprocess.PIPE,
-                                     stderr=self.log)
-        line = self.proc.stdout.readline().decode()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.stop()
-            raise SystemExit("server did not start: " + line + self.read_log())
-        self.port = int(m.group(1))
-        m = re.search(r"backend (\S+)", line)
-        self.backend = m.group(1) if m else "?"
+def start_server(binary, backend, extra=""):
+    """harness.Server with room for a storm: large input queue and output buffer."""
+    h.use(binary, backend, tempfile.mkdtemp(prefix="ior-storm-"))
+    return h.Server("max input queue : 1m\noutput high watermark : 1m\nmax output buffer : 64m\n" + extra,
+                    name="storm")
 
-    def read_log(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
 
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def alive(server):
+    return server.proc.poll() is None
 
 
 def measure(server, sock, watcher, payload, token):
     """Server CPU seconds to take `payload` and then a say line with `token`."""
-    before = cpu_seconds(server.proc.pid)
+    before = cpu_seconds(server.pid)
     sock.sendall(payload + b"say " + token + b"\r\n")
     if not watcher.wait_for(token, 120):
         raise SystemExit("storm sync lost (token %r); server log:\n%s" % (token, server.read_log()[-2000:]))
-    return cpu_seconds(server.proc.pid) - before
+    return cpu_seconds(server.pid) - before
 
 
 def prelogin_cut(server, payload):
@@ -176,7 +151,7 @@ def prelogin_cut(server, payload):
     s = connect(server.port)
     d = Drain(s)
     d.wait_for(b"By what name", 10)
-    before = cpu_seconds(server.proc.pid)
+    before = cpu_seconds(server.pid)
     try:
         for i in range(0, len(payload), 4096):
             s.sendall(payload[i:i + 4096])
@@ -185,7 +160,7 @@ def prelogin_cut(server, payload):
     deadline = time.time() + 30
     while not d.closed and time.time() < deadline:
         time.sleep(0.01)
-    cpu = cpu_seconds(server.proc.pid) - before
+    cpu = cpu_seconds(server.pid) - before
     port = s.getsockname()[1]
     s.close()
     why = "(no log line)"
@@ -212,7 +187,8 @@ def main():
         a.bytes, a.runs = 6000, 1
     names = [n for n in OPTIONS if not a.only or n in a.only.split(",")]
     kinds = a.kinds.split(",")
-    server = Server(a.binary, a.backend, "".join(line + "\n" for line in a.set))
+    server = start_server(a.binary, a.backend, "".join(line + "\n" for line in a.set))
+    backend = re.search(r"backend (\S+)", server.startup)
     failures = []
     try:
         watcher_sock, storm_sock = connect(server.port), connect(server.port)
@@ -235,12 +211,12 @@ def main():
             seq += 1
             cost = measure(server, storm_sock, watcher, bytes([IAC, AYT]) * (a.bytes // 2), b"sync%d" % seq)
             ayt.append(cost / base if base > 0 else float("nan"))
-            if not server.alive():
+            if not alive(server):
                 failures.append("server died")
                 break
         print("server CPU (backend %s) for %d bytes of each storm from a logged-in client, as a ratio"
               " to %d bytes of `say` lines (median of %d runs; baseline median %.3f s)"
-              % (server.backend, a.bytes, a.bytes, a.runs, statistics.median(base_all)))
+              % (backend.group(1) if backend else "?", a.bytes, a.bytes, a.runs, statistics.median(base_all)))
         print("| option | " + " | ".join(kinds) + " |")
         print("|---" * (len(kinds) + 1) + "|")
         worst = 0.0
@@ -275,13 +251,15 @@ def main():
         print("| lines before login | %s | %s | %.3f |" % ("yes" if closed else "NO", why, cpu))
         if not closed:
             failures.append("pre-login line storm was not cut")
-        if not server.alive():
+        if not alive(server):
             failures.append("server died")
         budget_lines = [l for l in server.read_log().splitlines() if "budget" in l]
         print("\nlog lines about the budget: %d, e.g.\n  %s"
               % (len(budget_lines), budget_lines[0] if budget_lines else "(none)"))
     finally:
         server.stop()
+    if not failures:
+        shutil.rmtree(h.WORKDIR, ignore_errors=True)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -23,52 +23,14 @@ import select
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
-import zlib
 
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
-MCCP2 = 86
+import harness as h
+from harness import TlsClient, Tmux, check, settle, pump_all
 
-# --emulator=A|B|C (the mingw build under wine): only the Windows test runs;
-# a leading "cmake -E env K=V" becomes our environment.
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--emulator=")]
-EMULATOR = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--emulator=")]
-EMULATOR = [x for x in EMULATOR[0].split("|") if x] if EMULATOR else []
-EMULATOR_ENV = {}
-if len(EMULATOR) > 2 and EMULATOR[1:3] == ["-E", "env"]:
-    EMULATOR = EMULATOR[3:]
-    while EMULATOR and "=" in EMULATOR[0] and not EMULATOR[0].startswith("-"):
-        k, v = EMULATOR.pop(0).split("=", 1)
-        EMULATOR_ENV[k] = v
-REBOOTS = 10
-if "--reboots" in ARGS:
-    i = ARGS.index("--reboots")
-    REBOOTS = int(ARGS[i + 1])
-    del ARGS[i:i + 2]
-BINARY = os.path.abspath(ARGS[0])
-BACKEND = ARGS[1]
-ONLY = ARGS[2:]
-WORKDIR = tempfile.mkdtemp(prefix="ior-reboot-test-")
-TMUX = shutil.which("tmux")
-TINTIN = shutil.which("tt++") or ("/usr/games/tt++" if os.path.exists("/usr/games/tt++") else None)
-
-# Server generations re-parent to us, not to init: we can reap and count them.
-PR_SET_CHILD_SUBREAPER = 36
-ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
+REBOOTS = 10  # --reboots N
 
 
 def reap():
@@ -90,75 +52,35 @@ def alive(pid):
         return False
 
 
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+class Server(h.Server):
+    """ior-mud across its generations: `pid` is the one serving now. At the
+    end of a `with` block every generation is stopped and the log must hold
+    no sanitizer report."""
 
+    talker = "Reboot Test"
+    ipv6 = False  # one listener: the adoption log lines count them
+    log_timeout = 10
 
-class Server:
-    """ior-mud across its generations: `pid` is the one serving now."""
-
-    def __init__(self, extra="", binary=BINARY, env=None, name="server", console=False):
-        self.config = os.path.join(WORKDIR, name + ".cfg")
-        with open(self.config, "w") as f:
-            f.write("name : Reboot Test\nport : 127.0.0.1:0\nio_reactor_backend : %s\n" % BACKEND)
-            f.write("admins : alice\n")
-            f.write(extra)
-        self.log_path = os.path.join(WORKDIR, name + ".log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(EMULATOR + [binary, "--config", self.config] + (["--console"] if console else []),
-                                     stdout=subprocess.PIPE, stderr=self.log,
-                                     stdin=subprocess.PIPE if console else subprocess.DEVNULL,
-                                     env=dict(os.environ, **EMULATOR_ENV, **(env or {})))
-        self.pid = self.proc.pid
+    def __init__(self, extra="", console=False, **kw):
+        super().__init__("admins : alice\n" + extra, args=["--console"] if console else [],
+                         stdin=subprocess.PIPE if console else subprocess.DEVNULL, **kw)
         self.pids = [self.pid]
-        line = self.startup = self.read_line(60 if EMULATOR else 10)
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        check(m, "no startup line: %r; log: %s" % (line, self.read_log()))
-        self.port = int(m.group(1))
 
-    def read_line(self, timeout, pump=()):
-        """A stdout line (every generation shares the pipe), pumping clients meanwhile."""
-        deadline = time.time() + timeout
-        data = b""
-        fd = self.proc.stdout.fileno()
-        while time.time() < deadline and not data.endswith(b"\n"):
-            r, _, _ = select.select([fd] + [c.sock for c in pump], [], [], max(0.0, deadline - time.time()))
-            for c in pump:
-                if c.sock in r:
-                    c.pump(0)
-            if fd in r:
-                chunk = os.read(fd, 1)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode(errors="replace").strip()
-
-    def read_log(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_log(self, pattern, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.read_log())
-            if m:
-                return m
-            time.sleep(0.05)
-        raise Failure("log never matched %r:\n%s" % (pattern, self.read_log()[-3000:]))
+    def __exit__(self, *exc):
+        self.stop()
 
     def await_reboot(self, pump=(), timeout=15):
         """The next generation's startup line; the old one must be gone."""
         deadline = time.time() + timeout
         seen = []
         while True:  # with a console user, its output shares stdout
-            line = self.read_line(max(0.1, deadline - time.time()), pump)
+            line = h.read_line(self.proc.stdout, max(0.1, deadline - time.time()), pump)
             seen.append(line)
             m = re.search(r"\(rebooted, pid (\d+)\)", line)
             if m or time.time() >= deadline:
                 break
         check(m, "no reboot startup line (got %r); log:\n%s" % (seen, self.read_log()[-3000:]))
-        check(("backend " + BACKEND) in line, "new process on another backend: " + line)
+        check(("backend " + h.BACKEND) in line, "new process on another backend: " + line)
         old, self.pid = self.pid, int(m.group(1))
         self.pids.append(self.pid)
         deadline = time.time() + 10
@@ -188,206 +110,17 @@ class Server:
             check(bad not in log, "sanitizer report in the server log:\n" + log[log.find(bad) - 200:][:4000])
 
 
-class Client:
-    """A raw telnet client; with mccp=True it accepts MCCP2 and follows the
-    stream's end and restart (any inflate error raises)."""
+class Client(h.Client):
+    """harness.Client with its text read without CRs, and `who`."""
 
-    def __init__(self, port, mccp=False):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.mccp = mccp
-        self.inflater = None
-        self.pending = b""
-        self.text = ""
-        self.seen = 0
-        self.closed = False
-        self.streams = 0  # MCCP2 streams begun
-        self.verbs = []   # (verb, option) received: a reboot must renegotiate nothing
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def line(self, text):
-        self.send(text.encode() + b"\r\n")
-
-    def feed(self, data):
-        if self.inflater is not None:
-            plain = self.inflater.decompress(data)
-            if self.inflater.eof:  # the stream ended: what follows is plain
-                rest = self.inflater.unused_data
-                self.inflater = None
-                self.feed_plain(plain)
-                return self.feed(rest) if rest else None
-            return self.feed_plain(plain)
-        self.feed_plain(data)
-
-    def feed_plain(self, data):
-        buf = self.pending + data
-        self.pending = b""
-        out = bytearray()
-        i = 0
-        while i < len(buf):
-            c = buf[i]
-            if c != IAC:
-                out.append(c)
-                i += 1
-                continue
-            if i + 1 >= len(buf):
-                self.pending = buf[i:]
-                break
-            cmd = buf[i + 1]
-            if cmd == IAC:
-                out.append(IAC)
-                i += 2
-            elif cmd in (WILL, WONT, DO, DONT):
-                if i + 2 >= len(buf):
-                    self.pending = buf[i:]
-                    break
-                self.verbs.append((cmd, buf[i + 2]))
-                if cmd == WILL and buf[i + 2] == MCCP2 and self.mccp:
-                    self.send(bytes([IAC, DO, MCCP2]))
-                i += 3
-            elif cmd == SB:
-                end = buf.find(bytes([IAC, SE]), i + 2)
-                if end < 0:
-                    self.pending = buf[i:]
-                    break
-                opt = buf[i + 2]
-                i = end + 2
-                if opt == MCCP2:
-                    check(self.inflater is None, "MCCP2 started twice without an end")
-                    self.text += out.decode("latin1").replace("\r", "")
-                    self.inflater = zlib.decompressobj()
-                    self.streams += 1
-                    rest = buf[i:]
-                    return self.feed(rest) if rest else None
-            else:
-                i += 2
-        self.text += out.decode("latin1").replace("\r", "")
-
-    def pump(self, timeout=0.2):
-        if self.closed:
-            return False
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
-            return True
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            data = b""
-        if not data:
-            self.closed = True
-            return False
-        self.feed(data)
-        return True
-
-    def expect(self, pattern, timeout=8):
-        deadline = time.time() + timeout
-        while True:
-            m = re.search(pattern, self.text[self.seen:])
-            if m:
-                self.seen += m.end()
-                return m
-            if time.time() >= deadline or not self.pump(0.1) and not re.search(pattern, self.text[self.seen:]):
-                raise Failure("waiting for %r (%s); got:\n%s" % (pattern, "closed" if self.closed else "timeout",
-                                                                self.text[self.seen:][-1500:]))
-
-    def login(self, name, password="pw"):
-        self.expect("By what name")
-        self.line(name)
-        self.expect("password")
-        self.line(password)
-        self.expect("Hello, " + name.capitalize())
-        self.expect("> ")
+    expect_timeout = 8
+    strip_cr = True
 
     def who(self):
         self.line("who")
         m = self.expect(r"Who is here:\n((?:  .*\n)*)(\d+ players?\.)")
         # Idle times move on; names and net-dead marks must not.
         return re.sub(r" \(idle [^)]*\)", "", m.group(1)) + m.group(2)
-
-    def close(self):
-        self.sock.close()
-
-
-class TlsClient(Client):
-    """A Client over TLS (the server's self-signed certificate is not checked)."""
-
-    def __init__(self, port):
-        super().__init__(port)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-
-    def pump(self, timeout=0.2):
-        if self.closed:
-            return False
-        # Decrypted bytes the TLS object already holds do not wake select.
-        if not self.sock.pending():
-            r, _, _ = select.select([self.sock], [], [], timeout)
-            if not r:
-                return True
-        try:
-            data = self.sock.recv(65536)
-        except ssl.SSLWantReadError:
-            return True
-        except (ConnectionResetError, socket.timeout, ssl.SSLError):
-            data = b""
-        if not data:
-            self.closed = True
-            return False
-        self.feed(data)
-        return True
-
-
-def listener_port(startup, layers):
-    m = re.search(r"127\.0\.0\.1:(\d+) \(%s\)" % re.escape(layers), startup)
-    check(m, "no '%s' listener in the startup line: %s" % (layers, startup))
-    return int(m.group(1))
-
-
-class Tmux:
-    def __init__(self, command, width=120, height=40):
-        self.sock = "ior-reboot-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
-        subprocess.run([TMUX, "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "t",
-                        "-x", str(width), "-y", str(height), command], check=True, timeout=10)
-
-    def type_line(self, text):
-        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t", "-l", text], check=True, timeout=10)
-        subprocess.run([TMUX, "-L", self.sock, "send-keys", "-t", "t", "Enter"], check=True, timeout=10)
-
-    def screen(self):
-        return subprocess.run([TMUX, "-L", self.sock, "capture-pane", "-p", "-t", "t", "-S", "-300"],
-                              capture_output=True, text=True, timeout=10).stdout
-
-    def wait_for(self, pattern, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            s = self.screen()
-            if re.search(pattern, s):
-                return s
-            time.sleep(0.1)
-        raise Failure("tmux screen never showed %r:\n%s" % (pattern, self.screen()))
-
-    def close(self):
-        subprocess.run([TMUX, "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
-
-
-def pump_all(clients, timeout):
-    """One select over every client: reads what is there, waits at most `timeout`."""
-    live = [c for c in clients if not c.closed]
-    if not live:
-        return time.sleep(timeout)
-    r, _, _ = select.select([c.sock for c in live], [], [], timeout)
-    for c in live:
-        if c.sock in r:
-            c.pump(0)
-
-
-def settle(clients, seconds=0.3):
-    end = time.time() + seconds
-    while time.time() < end:
-        pump_all(clients, min(0.02, max(0.0, end - time.time())))
 
 
 # ---- the tests --------------------------------------------------------------
@@ -396,105 +129,91 @@ def test_reboot_keeps_every_player():
     # MCCP3 off: a client's MCCP3 stream cannot be handed on (its inflate
     # state stays in the old process), so tintin++ would go net-dead; see
     # test_mccp3_link_goes_netdead.
-    s = Server(extra="mccp3 : off\n")
-    t = None
-    try:
-        alice, bob = Client(s.port, mccp=True), Client(s.port)
-        alice.login("alice")
-        bob.login("bob")
-        check(alice.streams == 1, "alice's MCCP2 never started")
-        carol = Client(s.port)
-        carol.login("carol", "carolpw")
-        carol.close()  # net-dead from here on
-        alice.expect("Carol has lost their link")
-        dave = Client(s.port)  # half-way through a login
-        dave.expect("By what name")
-        dave.line("dave")
-        dave.expect("Choose a password")
-        if TMUX and TINTIN:
-            t = Tmux(TINTIN + " -t ior-reboot")
-            time.sleep(0.5)
-            t.type_line("#session mud 127.0.0.1 %d" % s.port)
-            t.wait_for("By what name")
-            t.type_line("tina")
-            t.wait_for("Choose a password")
-            t.type_line("tinapass")
-            t.wait_for("Hello, Tina")
-            t.type_line("client")
-            t.wait_for("Compression: MCCP2")
-        else:
-            print("    (tintin++ or tmux missing: its part skipped)")
-        settle([alice, bob])
-        before_who = alice.who()
-        for name in ("Alice", "Bob", "Carol \\(net-dead\\)"):
-            check(re.search(name, before_who), before_who)
-        old_pid = s.pid
-        fds_before = fd_count(old_pid)
-        verbs_before = (len(alice.verbs), len(bob.verbs))
-        bob.send(b"say hal")  # half a line: it must carry over
-        settle([alice, bob], 0.3)
+    with Server(extra="mccp3 : off\n") as s:
+        t = None
+        try:
+            alice, bob = Client(s.port, mccp=True), Client(s.port)
+            alice.login("alice")
+            bob.login("bob")
+            check(alice.streams == 1, "alice's MCCP2 never started")
+            carol = Client(s.port)
+            carol.login("carol", "carolpw")
+            carol.close()  # net-dead from here on
+            alice.expect("Carol has lost their link")
+            dave = Client(s.port)  # half-way through a login
+            dave.expect("By what name")
+            dave.line("dave")
+            dave.expect("Choose a password")
+            if h.TMUX and h.TINTIN:
+                t = Tmux(h.TINTIN + " -t ior-reboot")
+                t.tintin_login(s.port, "tina", "tinapass")
+                t.type_line("client")
+                t.wait_for("Compression: MCCP2")
+            else:
+                print("    (tintin++ or tmux missing: its part skipped)")
+            settle([alice, bob])
+            before_who = alice.who()
+            for name in ("Alice", "Bob", "Carol \\(net-dead\\)"):
+                check(re.search(name, before_who), before_who)
+            old_pid = s.pid
+            fds_before = h.fd_count(old_pid)
+            verbs_before = (len(alice.verbs), len(bob.verbs))
+            bob.send(b"say hal")  # half a line: it must carry over
+            settle([alice, bob], 0.3)
 
-        alice.line("reboot")
-        new_pid = s.await_reboot(pump=[alice, bob, dave])
-        check(new_pid != old_pid, "same pid")
-        for c in (alice, bob, dave):
-            c.expect("The world shimmers\\.\\.\\.")
-        s.wait_log(r"reboot requested by Alice")
-        s.wait_log(r"reboot: adopted 1 listeners and 5 sessions \(4 connected\)")
-        settle([alice, bob, dave], 0.3)
-        fds_after = fd_count(new_pid)
-        print("    fds: %d in the old process before, %d in the new one after" % (fds_before, fds_after))
-        check(fds_after == fds_before, "fds %d before the reboot, %d after: %s" %
-              (fds_before, fds_after, os.listdir("/proc/%d/fd" % new_pid)))
-        check(alice.streams == 2, "alice's MCCP2 did not restart (%d streams)" % alice.streams)
-        check((len(alice.verbs), len(bob.verbs)) == verbs_before,
-              "telnet renegotiated after the reboot: %s %s" % (alice.verbs[verbs_before[0]:], bob.verbs[verbs_before[1]:]))
+            alice.line("reboot")
+            new_pid = s.await_reboot(pump=[alice, bob, dave])
+            check(new_pid != old_pid, "same pid")
+            for c in (alice, bob, dave):
+                c.expect("The world shimmers\\.\\.\\.")
+            s.wait_log(r"reboot requested by Alice")
+            s.wait_log(r"reboot: adopted 1 listeners and 5 sessions \(4 connected\)")
+            settle([alice, bob, dave], 0.3)
+            fds_after = h.fd_count(new_pid)
+            print("    fds: %d in the old process before, %d in the new one after" % (fds_before, fds_after))
+            check(fds_after == fds_before, "fds %d before the reboot, %d after: %s" %
+                  (fds_before, fds_after, os.listdir("/proc/%d/fd" % new_pid)))
+            check(alice.streams == 2, "alice's MCCP2 did not restart (%d streams)" % alice.streams)
+            check((len(alice.verbs), len(bob.verbs)) == verbs_before,
+                  "telnet renegotiated after the reboot: %s %s" % (alice.verbs[verbs_before[0]:], bob.verbs[verbs_before[1]:]))
 
-        bob.send(b"lo\r\n")
-        alice.expect("Bob says: hallo")
-        check(alice.who() == before_who, "who changed:\n%s\nvs\n%s" % (before_who, alice.who()))
-        bob.line("say after the shimmer")
-        alice.expect("Bob says: after the shimmer")
-        dave.line("davepw")
-        dave.expect("Hello, Dave")
-        bob.expect("Dave has arrived")
-        carol2 = Client(s.port)
-        carol2.expect("By what name")
-        carol2.line("carol")
-        carol2.expect("net-dead")
-        carol2.line("carolpw")
-        carol2.expect("Reconnected. Welcome back, Carol")
-        if t:
-            t.wait_for("The world shimmers")
-            t.wait_for("Bob says: after the shimmer")
-            t.type_line("client")
-            screen = t.wait_for(r"(?s)shimmers.*Compression: MCCP2")
-            check(not re.search(r"(?i)error|corrupt|inflate", screen), "tintin++ reported:\n" + screen)
-            t.type_line("say tintin still here")
-            alice.expect("Tina says: tintin still here")
+            bob.send(b"lo\r\n")
+            alice.expect("Bob says: hallo")
+            check(alice.who() == before_who, "who changed:\n%s\nvs\n%s" % (before_who, alice.who()))
+            bob.line("say after the shimmer")
+            alice.expect("Bob says: after the shimmer")
+            dave.line("davepw")
+            dave.expect("Hello, Dave")
+            bob.expect("Dave has arrived")
+            carol2 = Client(s.port)
+            carol2.reconnect("carol", "carolpw")
+            if t:
+                t.wait_for("The world shimmers")
+                t.wait_for("Bob says: after the shimmer")
+                t.type_line("client")
+                screen = t.wait_for(r"(?s)shimmers.*Compression: MCCP2")
+                check(not re.search(r"(?i)error|corrupt|inflate", screen), "tintin++ reported:\n" + screen)
+                t.type_line("say tintin still here")
+                alice.expect("Tina says: tintin still here")
 
-        # The signals start it too.
-        for sig in (signal.SIGUSR1, signal.SIGHUP):
-            s.signal(sig)
-            s.await_reboot(pump=[alice, bob, dave, carol2])
-            alice.expect("The world shimmers")
-            bob.line("say after %s" % sig.name)
-            alice.expect("Bob says: after %s" % sig.name)
-        check(not any(c.closed for c in (alice, bob, dave, carol2)), "a player was dropped")
-    finally:
-        if t:
-            t.close()
-        s.stop()
+            # The signals start it too.
+            for sig in (signal.SIGUSR1, signal.SIGHUP):
+                s.signal(sig)
+                s.await_reboot(pump=[alice, bob, dave, carol2])
+                alice.expect("The world shimmers")
+                bob.line("say after %s" % sig.name)
+                alice.expect("Bob says: after %s" % sig.name)
+            check(not any(c.closed for c in (alice, bob, dave, carol2)), "a player was dropped")
+        finally:
+            if t:
+                t.close()
 
 
 def test_netdead_time_carries_over():
     """A net-dead session keeps the time it has waited: with a 4 s grace,
     dropped 2 s before the reboot, it expires about 2 s after it, not 4."""
-    s = Server(extra="net dead timeout : 4s\n")
-    try:
-        alice, carol = Client(s.port), Client(s.port)
-        alice.login("alice")
-        carol.login("carol")
+    with Server(extra="net dead timeout : 4s\n") as s:
+        alice, carol = h.logged_in(s.port, "alice", "carol", client=Client)
         carol.close()
         alice.expect("Carol has lost their link")
         dropped = time.time()
@@ -509,13 +228,10 @@ def test_netdead_time_carries_over():
               % (expired - dropped))
         check(expired - rebooted < 3.5, "expired %.1fs after the reboot" % (expired - rebooted))
         alice.expect("Carol has left")
-    finally:
-        s.stop()
 
 
 def test_console_user_reboots_and_stays():
-    s = Server(console=True)
-    try:
+    with Server(console=True) as s:
         alice = Client(s.port)
         alice.login("alice")
         con = s.proc.stdin
@@ -529,17 +245,14 @@ def test_console_user_reboots_and_stays():
         con.flush()
         alice.expect("Root says: the console is still here")
         check("Root" in alice.who(), "the console player is gone")
-    finally:
-        s.stop()
 
 
 def test_slow_reader_goes_netdead_not_garbled():
     """A client that reads nothing while output piles up cannot be flushed
     within the grace: it is not handed over half-written (its MCCP2 end
     would be lost) but goes net-dead and can log in again."""
-    s = Server(extra="output high watermark : 4k\noutput low watermark : 1k\nmax output buffer : 64m\n"
-                     "max input queue : 64k\n")
-    try:
+    with Server(extra="output high watermark : 4k\noutput low watermark : 1k\nmax output buffer : 64m\n"
+                     "max input queue : 64k\n") as s:
         alice = Client(s.port)
         alice.login("alice")
         slow = socket.socket()
@@ -565,22 +278,14 @@ def test_slow_reader_goes_netdead_not_garbled():
         s.wait_log(r"disconnect #2 .*output not flushed in time for the reboot")
         check(re.search(r"Slow \(net-dead\)", alice.who()), "slow reader not net-dead")
         slow.close()
-        again = Client(s.port)
-        again.expect("By what name")
-        again.line("slow")
-        again.expect("net-dead")
-        again.line("slowpw")
-        again.expect("Reconnected. Welcome back, Slow")
-    finally:
-        s.stop()
+        Client(s.port).reconnect("slow", "slowpw")
 
 
 def test_link_that_cannot_be_handed_over_goes_netdead():
     """A link whose transport cannot be handed over (TLS; here forced by the
     test hook for every link) is told so, goes net-dead across the reboot,
     and its player takes the session back by logging in again."""
-    s = Server(env={"IOR_MUD_REBOOT_FAULT": "links"})
-    try:
+    with Server(env={"IOR_MUD_REBOOT_FAULT": "links"}) as s:
         alice = Client(s.port)
         alice.login("alice")
         alice.line("reboot")
@@ -592,14 +297,7 @@ def test_link_that_cannot_be_handed_over_goes_netdead():
         while not alice.closed and time.time() < deadline:
             alice.pump(0.1)
         check(alice.closed, "the link was not closed")
-        back = Client(s.port)
-        back.expect("By what name")
-        back.line("alice")
-        back.expect("net-dead")
-        back.line("pw")
-        back.expect("Reconnected. Welcome back, Alice")
-    finally:
-        s.stop()
+        Client(s.port).reconnect("alice")
 
 
 def test_tls_and_websocket_links_go_netdead_and_their_listeners_stay():
@@ -608,10 +306,9 @@ def test_tls_and_websocket_links_go_netdead_and_their_listeners_stay():
     takes the session back by logging in again. The listeners go over with
     their layers: afterwards a new TLS login works and the WebSocket listener
     still serves the web client."""
-    s = Server(extra="port : 127.0.0.1:0 tls\nport : 127.0.0.1:0 websocket\n")
-    try:
-        tls_port = listener_port(s.startup, "tls")
-        ws_port = listener_port(s.startup, "websocket")
+    with Server(extra="port : 127.0.0.1:0 tls\nport : 127.0.0.1:0 websocket\n") as s:
+        tls_port = s.listener_port("tls")
+        ws_port = s.listener_port("websocket")
         alice = Client(s.port)
         alice.login("alice")
         bob = TlsClient(tls_port)
@@ -622,26 +319,18 @@ def test_tls_and_websocket_links_go_netdead_and_their_listeners_stay():
         s.wait_log(r"disconnect #2 .*its transport cannot be handed over")
         check(not alice.closed, "the telnet player was dropped")
         check(re.search(r"Bob \(net-dead\)", alice.who()), "the TLS player is not net-dead")
-        back = TlsClient(tls_port)
-        back.expect("By what name")
-        back.line("bob")
-        back.expect("net-dead")
-        back.line("pw")
-        back.expect("Reconnected. Welcome back, Bob")
+        TlsClient(tls_port).reconnect("bob")
         with socket.create_connection(("127.0.0.1", ws_port), timeout=5) as web:
             web.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             head = web.recv(4096)
         check(head.startswith(b"HTTP/1.1 200"), "the WebSocket listener after the reboot: %r" % head[:200])
-    finally:
-        s.stop()
 
 
 def test_reboot_latency_with_fifty_players():
     """How long players wait: SIGUSR1 to the new process's startup line,
     with 50 logged-in players (half with MCCP2). Printed; each must stay
     well inside the adoption timeout."""
-    s = Server(extra="max connections per address : 0\nmax connects per address per minute : 0\n")
-    try:
+    with Server(extra="max connections per address : 0\nmax connects per address per minute : 0\n") as s:
         cs = []
         for i in range(50):
             c = Client(s.port, mccp=(i % 2 == 0))
@@ -663,55 +352,38 @@ def test_reboot_latency_with_fifty_players():
         for c in cs[1:]:
             c.expect("says: all here")
         check(not any(c.closed for c in cs), "a player was dropped")
-    finally:
-        s.stop()
 
 
 def test_mccp3_link_goes_netdead():
     """tintin++ compresses its input (MCCP3) where offered: that link is told
     it cannot be carried over, goes net-dead, and logs in again."""
-    if not (TMUX and TINTIN):
-        print("    (tintin++ or tmux missing: skipped)")
+    if h.tintin_missing():
         return
-    s = Server()
-    t = Tmux(TINTIN + " -t ior-reboot3")
-    try:
+    with Server() as s, Tmux(h.TINTIN + " -t ior-reboot3") as t:
         alice = Client(s.port)
         alice.login("alice")
-        time.sleep(0.5)
-        t.type_line("#session mud 127.0.0.1 %d" % s.port)
-        t.wait_for("By what name")
-        t.type_line("tina")
-        t.wait_for("Choose a password")
-        t.type_line("tinapass")
-        t.wait_for("Hello, Tina")
+        t.tintin_login(s.port, "tina", "tinapass")
         alice.line("reboot")
         s.await_reboot(pump=[alice])
         s.wait_log(r"disconnect #2 .*its transport cannot be handed over")
         t.wait_for("cannot be carried over")
         check(re.search(r"Tina \(net-dead\)", alice.who()), "tintin++ not net-dead")
-    finally:
-        t.close()
-        s.stop()
 
 
 def test_only_admins_may_reboot():
-    s = Server()
-    try:
+    with Server() as s:
         bob = Client(s.port)
         bob.login("bob")
         bob.line("reboot")
         bob.expect("Only admins may reboot")
         check(alive(s.pid) and len(s.pids) == 1, "rebooted anyway")
-    finally:
-        s.stop()
 
 
 def failed_reboot_keeps_serving(s, cause):
     alice, bob = Client(s.port, mccp=True), Client(s.port)
     alice.login("alice")
     bob.login("bob")
-    pid, fds = s.pid, fd_count(s.pid)
+    pid, fds = s.pid, s.fds()
     alice.line("reboot")
     alice.expect("The world shimmers")
     bob.expect("The world shimmers")
@@ -727,44 +399,34 @@ def failed_reboot_keeps_serving(s, cause):
     newcomer = Client(s.port)
     newcomer.login("nina")
     settle([alice, bob, newcomer], 0.3)
-    check(fd_count(pid) == fds + 1, "fds leaked by the failed reboot: %d -> %d" % (fds, fd_count(pid)))
+    check(h.fd_count(pid) == fds + 1, "fds leaked by the failed reboot: %d -> %d" % (fds, h.fd_count(pid)))
     reap()
 
 
 def test_corrupt_state_keeps_the_old_server():
-    s = Server(env={"IOR_MUD_REBOOT_FAULT": "corrupt"})
-    try:
+    with Server(env={"IOR_MUD_REBOOT_FAULT": "corrupt"}) as s:
         failed_reboot_keeps_serving(s, r"reboot refused: state file: checksum mismatch(.|\n)*"
                                        r"reboot failed: the new process exited with status 2; carrying on")
-    finally:
-        s.stop()
 
 
 def test_newer_state_is_refused():
-    s = Server(env={"IOR_MUD_REBOOT_FAULT": "newer"})
-    try:
+    with Server(env={"IOR_MUD_REBOOT_FAULT": "newer"}) as s:
         failed_reboot_keeps_serving(s, r"state file: format version 2 is newer than this binary reads \(1\)")
-    finally:
-        s.stop()
 
 
 def test_missing_binary_keeps_the_old_server():
-    copy = os.path.join(WORKDIR, "ior-mud-copy")
-    shutil.copy2(BINARY, copy)
-    s = Server(binary=copy)
-    try:
+    copy = os.path.join(h.WORKDIR, "ior-mud-copy")
+    shutil.copy2(h.BINARY, copy)
+    with Server(binary=copy) as s:
         os.unlink(copy)  # a botched install: the path is gone
         failed_reboot_keeps_serving(s, r"reboot failed: the new process exited with status 127 "
                                        r"\(it could not exec the binary\)")
-    finally:
-        s.stop()
 
 
 def test_many_reboots_under_chat():
     """REBOOTS hand-overs in a row while three players chat: every line
     arrives, in order, at everyone; nobody is dropped."""
-    s = Server(extra="idle timeout : 0\n")
-    try:
+    with Server(extra="idle timeout : 0\n") as s:
         names = ["alice", "bob", "cyd"]
         cs = [Client(s.port, mccp=(i == 0)) for i in range(3)]
         for c, n in zip(cs, names):
@@ -800,15 +462,12 @@ def test_many_reboots_under_chat():
         print("    %d reboots, %d lines said (each seen by all 3), %.1fs" % (REBOOTS, seq, time.time() - start))
         who = cs[0].who()
         check("3 players." in who and "net-dead" not in who, who)
-    finally:
-        s.stop()
 
 
 def test_windows_says_linux_only():
     """The mingw build (under wine): the command says reboot is not there,
     and the server carries on."""
-    s = Server()
-    try:
+    with Server() as s:
         alice = Client(s.port)
         alice.login("alice")
         alice.line("reboot")
@@ -817,35 +476,20 @@ def test_windows_says_linux_only():
         alice.line("say still here")
         alice.expect("You say: still here", timeout=30)
         s.wait_log("reboot failed: hot reboot is Linux/POSIX-only")
-    finally:
-        s.stop()
 
 
-TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")
-         and (k == "test_windows_says_linux_only") == bool(EMULATOR)]
-
-
-def main():
-    r = subprocess.run(EMULATOR + [BINARY, "--list-backends"], capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, **EMULATOR_ENV))
-    if BACKEND not in r.stdout.split():
-        print("backend %s not in this build: skipped" % BACKEND)
-        return 77
-    failed = []
-    chosen = [t for t in TESTS if not ONLY or t.__name__ in ONLY]
-    for test in chosen:
-        start = time.time()
-        try:
-            test()
-            print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
-        except Exception:
-            failed.append(test.__name__)
-            print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()), flush=True)
-    print("%s: %d tests, %d failed %s" % (BACKEND, len(chosen), len(failed), failed))
-    if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
-        shutil.rmtree(WORKDIR, ignore_errors=True)
-    return 1 if failed else 0
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    args = sys.argv[1:]
+    if "--reboots" in args:
+        i = args.index("--reboots")
+        REBOOTS = int(args[i + 1])
+        del args[i:i + 2]
+    h.setup(args, "ior-reboot-test-")
+    # Server generations re-parent to us, not to init: we can reap and count them.
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # Under the emulator (the mingw build) only the Windows test runs.
+    sys.exit(h.main([t for t in TESTS if (t is test_windows_says_linux_only) == bool(h.EMULATOR)]))

@@ -15,11 +15,11 @@ Usage: soak.py PATH/TO/ior-mud [--backends epoll,poll,io_uring] [--cycles N]
        [--slowloris M] [--runs R] [--short]
 --short (CI) is --cycles 1500 --slowloris 200 --runs 1. Exit 1 if a check
 fails (an fd left open, a login that does not work, a failed run).
-Only processes this script started are stopped, by PID.
+Only processes this script started are stopped, by PID (the server is
+harness.py's Server).
 """
 import argparse
 import os
-import re
 import select
 import shutil
 import socket
@@ -29,53 +29,21 @@ import sys
 import tempfile
 import time
 
+import harness as h
+from harness import IAC, NOP, SB, TTYPE
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-IAC, NOP, SB, TTYPE = 255, 241, 250, 24
 
 
-def proc_status(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
+def start_server(binary, backend, extra, workdir):
+    h.use(binary, backend, workdir)
+    return h.Server(extra, name=backend)
 
 
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-class Server:
-    def __init__(self, binary, backend, extra, workdir):
-        cfg = os.path.join(workdir, backend + ".cfg")
-        with open(cfg, "w") as f:
-            f.write("port : 127.0.0.1:0\nio_reactor_backend : %s\n%s" % (backend, extra))
-        self.log = open(os.path.join(workdir, backend + ".log"), "w")
-        self.proc = subprocess.Popen([binary, "--config", cfg], stdout=subprocess.PIPE,
-                                     stderr=self.log, stdin=subprocess.DEVNULL)
-        line = self.proc.stdout.readline().decode()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.stop()
-            raise RuntimeError("no startup line: %r" % line)
-        self.port = int(m.group(1))
-
-    def settled_fds(self, target, timeout=10):
-        """Links close after a flush: wait until the count reaches `target`."""
-        deadline = time.time() + timeout
-        while open_fds(self.proc.pid) > target and time.time() < deadline:
-            time.sleep(0.1)
-        return open_fds(self.proc.pid)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+def stop(server):
+    """The server's exit code (killed after 15 s: not 0)."""
+    h.end_process(server.proc, timeout=15)
+    return server.proc.returncode
 
 
 def read_until(sock, needle, timeout=5.0):
@@ -132,11 +100,10 @@ def one_cycle(port, kind):
 
 
 def cycles(binary, backend, n, workdir):
-    srv = Server(binary, backend, "max connections per address : 0\n"
-                 "max connects per address per minute : 0\n", workdir)
+    srv = start_server(binary, backend, "max connections per address : 0\n"
+                       "max connects per address per minute : 0\n", workdir)
     try:
-        pid = srv.proc.pid
-        fds0, rss0 = open_fds(pid), proc_status(pid, "VmRSS")
+        fds0, rss0 = srv.fds(), srv.rss_kb()
         start, errors = time.time(), 0
         for i in range(n):
             try:
@@ -144,17 +111,18 @@ def cycles(binary, backend, n, workdir):
             except (OSError, RuntimeError):
                 errors += 1
         rate = n / (time.time() - start)
-        fds1, rss1 = srv.settled_fds(fds0), proc_status(pid, "VmRSS")
+        # Links close after a flush: wait until the count is back.
+        fds1, rss1 = srv.settled_fds(fds0, timeout=10), srv.rss_kb()
         try:
             player(srv.port, "after")
             login_ok = True
         except (OSError, RuntimeError):
             login_ok = False
-        rc = srv.stop()
+        rc = stop(srv)
         return dict(fds=(fds0, fds1), rss=(rss0, rss1), rate=rate, errors=errors,
                     login_ok=login_ok and rc == 0)
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def loris_worker(port, first, count, seconds):
@@ -187,7 +155,7 @@ def loris_worker(port, first, count, seconds):
 
 
 def slowloris(binary, backend, n, workdir):
-    srv = Server(binary, backend, "", workdir)
+    srv = start_server(binary, backend, "", workdir)
     workers = []
     try:
         quiet = player(srv.port, "quiet")
@@ -197,14 +165,14 @@ def slowloris(binary, backend, n, workdir):
                 [sys.executable, __file__, "--loris-worker", str(srv.port), str(min(per_worker, n - w)),
                  str(seconds)], stdin=subprocess.DEVNULL))
         time.sleep(seconds / 2)  # connected and trickling
-        held = open_fds(srv.proc.pid)
+        held = srv.fds()
         attacked = player(srv.port, "busy")
-        full = "server is full" in open(srv.log.name).read()
+        full = "server is full" in srv.read_log()
         return dict(quiet=quiet, attacked=attacked, held=held, full=full)
     finally:
         for w in workers:
             w.wait(timeout=120)
-        srv.stop()
+        stop(srv)
 
 
 def repeated_runs(binary, backends, runs):

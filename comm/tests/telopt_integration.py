@@ -1,18 +1,17 @@
 #!/usr/bin/env python3
 """Integration tests for the telnet options NEW-ENVIRON/MNES, MSDP and MCCP3
 against the real ior-mud, per backend. Usage: telopt_integration.py
-PATH/TO/ior-mud BACKEND [TEST...]; the server, client and tmux helpers are
-integration.py's (same arguments, same exit codes: 77 = backend not built).
+PATH/TO/ior-mud BACKEND [TEST...]; the server, client, tmux and runner are
+harness.py's (same arguments as integration.py, same exit codes: 77 = backend
+not built).
 """
-import os
 import re
 import sys
 import time
 import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import integration as it  # noqa: E402  (reads the same argv)
-from integration import IAC, DO, DONT, WILL, WONT, SB, SE, Client, Server, check  # noqa: E402
+import harness as h
+from harness import IAC, DO, WILL, SB, SE, Client, Server, Tmux, check
 
 NEW_ENVIRON, MSDP, MCCP3 = 39, 69, 87
 NE_IS, NE_SEND, NE_INFO = 0, 1, 2
@@ -40,14 +39,6 @@ def msdp_vars(payload):
     return out
 
 
-def wait_until(client, cond, what, timeout=5):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise it.Failure("timed out waiting for " + what)
-        client.pump(0.1)
-
-
 def log_has_no_raw_controls(server):
     log = server.read_log()
     bad = [c for c in log if ord(c) < 32 and c not in "\n\t"]
@@ -57,8 +48,7 @@ def log_has_no_raw_controls(server):
 # ---- NEW-ENVIRON / MNES -------------------------------------------------------
 
 def test_mnes_is_negotiated_like_mudlet_and_client_shows_it():
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         asked = []
 
@@ -94,21 +84,16 @@ def test_mnes_is_negotiated_like_mudlet_and_client_shows_it():
         c.line("say still here")
         c.expect("You say: still here")
         log_has_no_raw_controls(s)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_a_client_that_refuses_new_environ_shows_not_offered():
-    s = Server()
-    try:
+    with Server() as s:
         c = Client(s.port)
         c.login("nemo")
         c.line("client")
         c.expect(r"Input compression \(MCCP3\): off")
         c.expect("MSDP: off")
         c.expect("MNES: not offered")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 # ---- MSDP -------------------------------------------------------------------
@@ -129,34 +114,33 @@ def msdp_client(port):
 
 
 def test_msdp_report_then_a_change_arrives():
-    s = Server()
-    try:
+    with Server() as s:
         a = msdp_client(s.port)
         a.login("alice")
         a.send(msdp(("CLIENT_NAME", "PYTEST"), ("CLIENT_VERSION", "1.0")))
         a.send(msdp(("LIST", "COMMANDS")))
-        wait_until(a, lambda: any(b"COMMANDS" in m for m in a.msdp), "LIST COMMANDS reply")
+        h.pump_until(a, lambda: any(b"COMMANDS" in m for m in a.msdp), "LIST COMMANDS reply")
         reply = [m for m in a.msdp if b"COMMANDS" in m][0]
         for name in (b"LIST", b"REPORT", b"SEND", b"UNREPORT", b"RESET"):
             check(name in reply, "LIST COMMANDS lacks %r: %r" % (name, reply))
         a.send(msdp(("LIST", "REPORTABLE_VARIABLES")))
-        wait_until(a, lambda: any(b"REPORTABLE_VARIABLES" in m for m in a.msdp), "reportable list")
+        h.pump_until(a, lambda: any(b"REPORTABLE_VARIABLES" in m for m in a.msdp), "reportable list")
         rep = [m for m in a.msdp if b"REPORTABLE_VARIABLES" in m][0]
         for name in (b"SERVER_ID", b"PLAYERS", b"CHARACTER_NAME", b"ROOM_NAME", b"ROOM"):
             check(name in rep, "%r not reportable: %r" % (name, rep))
         a.msdp.clear()
         a.send(msdp(("REPORT", "PLAYERS")))
-        wait_until(a, lambda: any(msdp_vars(m).get("PLAYERS") == b"1" for m in a.msdp), "PLAYERS 1")
+        h.pump_until(a, lambda: any(msdp_vars(m).get("PLAYERS") == b"1" for m in a.msdp), "PLAYERS 1")
         a.send(msdp(("SEND", "CHARACTER_NAME")))
-        wait_until(a, lambda: any(msdp_vars(m).get("CHARACTER_NAME") == b"Alice" for m in a.msdp),
+        h.pump_until(a, lambda: any(msdp_vars(m).get("CHARACTER_NAME") == b"Alice" for m in a.msdp),
                    "CHARACTER_NAME Alice")
         a.send(msdp(("SEND", "ROOM")))
-        wait_until(a, lambda: any(m.startswith(bytes([MSDP_VAR]) + b"ROOM" + bytes([MSDP_VAL, TABLE_OPEN]))
+        h.pump_until(a, lambda: any(m.startswith(bytes([MSDP_VAR]) + b"ROOM" + bytes([MSDP_VAL, TABLE_OPEN]))
                                   for m in a.msdp), "ROOM table")
         # Another player arrives: PLAYERS changes, and the change is reported.
         b = Client(s.port)
         b.login("bob")
-        wait_until(a, lambda: any(msdp_vars(m).get("PLAYERS") == b"2" for m in a.msdp), "PLAYERS 2")
+        h.pump_until(a, lambda: any(msdp_vars(m).get("PLAYERS") == b"2" for m in a.msdp), "PLAYERS 2")
         a.send(msdp(("UNREPORT", "PLAYERS")))
         a.line("say unreported")  # a round trip: the UNREPORT has been read
         a.expect("You say: unreported")
@@ -173,19 +157,14 @@ def test_msdp_report_then_a_change_arrives():
         s.wait_log(r"telnet: #1 127\.0\.0\.1:\d+: MSDP: expected VAR.*\(ignored\)")
         a.line("say fine")
         a.expect("You say: fine")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_msdp_off_in_config_is_not_offered():
-    s = Server("msdp : off\nmccp3 : off\n")
-    try:
+    with Server("msdp : off\nmccp3 : off\n") as s:
         c = msdp_client(s.port)
         c.login("otto")
         check((WILL, MSDP) not in c.commands, "WILL MSDP offered with msdp : off")
         check((WILL, MCCP3) not in c.commands, "WILL MCCP3 offered with mccp3 : off")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 # ---- MCCP3 --------------------------------------------------------------------
@@ -206,7 +185,7 @@ class Mccp3Client(Client):
         self.on_verb = on_verb
 
     def start(self, with_bytes=b""):
-        wait_until(self, lambda: self.offered, "WILL MCCP3")
+        h.pump_until(self, lambda: self.offered, "WILL MCCP3")
         self.z = zlib.compressobj(9)
         self.sock.sendall(bytes([IAC, SB, MCCP3, IAC, SE]) + with_bytes)
 
@@ -221,8 +200,7 @@ class Mccp3Client(Client):
 
 
 def test_mccp3_compressed_input_logs_in_and_chats_with_a_plain_user():
-    s = Server()
-    try:
+    with Server() as s:
         plain = Client(s.port)
         plain.login("paula")
         c = Mccp3Client(s.port)
@@ -249,13 +227,10 @@ def test_mccp3_compressed_input_logs_in_and_chats_with_a_plain_user():
         plain.expect("Zed says: plain again")
         c.sock.sendall(b"client\r\n")
         c.expect(r"Input compression \(MCCP3\): ended by the client")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_mccp3_bomb_drops_only_that_user_with_a_log_line():
-    s = Server()
-    try:
+    with Server() as s:
         good = Client(s.port)
         good.login("gina")
         c = Mccp3Client(s.port)
@@ -272,13 +247,10 @@ def test_mccp3_bomb_drops_only_that_user_with_a_log_line():
         good.line("say still fine")
         good.expect("You say: still fine")
         log_has_no_raw_controls(s)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_mccp3_corrupt_stream_drops_the_user_with_a_log_line():
-    s = Server()
-    try:
+    with Server() as s:
         c = Mccp3Client(s.port)
         c.expect("By what name")
         c.start(b"look\r\n\x1b[2Jnot deflate at all")
@@ -287,17 +259,14 @@ def test_mccp3_corrupt_stream_drops_the_user_with_a_log_line():
         log_has_no_raw_controls(s)
         d = Client(s.port)  # the server goes on
         d.login("dora")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_mccp3_inflated_flood_stops_at_the_input_queue():
-    s = Server("max input queue : 4k\n")
-    try:
+    with Server("max input queue : 4k\n") as s:
         c = Mccp3Client(s.port)
         c.login("fred")
         c.start()
-        rss0 = s.rss_kb() if not it.EMULATOR else 0
+        rss0 = s.rss_kb() if not h.EMULATOR else 0
         # 3000 distinct lines (~60 KB) in one compressed burst: well within
         # the ratio cap, far over the 4 KiB command queue.
         lines = b"".join(b"xq%05d unknown command here\r\n" % i for i in range(3000))
@@ -310,25 +279,15 @@ def test_mccp3_inflated_flood_stops_at_the_input_queue():
             check(s.rss_kb() - rss0 < 8 * 1024, "RSS grew by %d KiB" % (s.rss_kb() - rss0))
         c.line("say done")
         c.expect("You say: done")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_tintin_logs_in_with_mccp3_and_mnes():
-    if not (it.TMUX and it.TINTIN):
-        print("    (tintin++ or tmux missing: skipped)")
+    if h.tintin_missing():
         return
-    s = Server()
-    t = it.Tmux(it.TINTIN + " -t ior-test")
-    try:
+    with Server() as s, Tmux(h.TINTIN + " -t ior-test") as t:
         other = Client(s.port)
         other.login("olga")
-        t.type_line("#session mud 127.0.0.1 %d" % s.port)
-        t.wait_for("By what name")
-        t.type_line("tina")
-        t.wait_for("Choose a password")
-        t.type_line("tintinpass9")
-        t.wait_for("Hello, Tina")
+        t.tintin_login(s.port, "tina", "tintinpass9")
         t.type_line("client")
         screen = t.wait_for(r"MNES: ")
         check(re.search(r"Input compression \(MCCP3\): on", screen), screen)
@@ -342,13 +301,10 @@ def test_tintin_logs_in_with_mccp3_and_mnes():
         print("    tintin++ `client` output:\n" + "\n".join(
             "      " + l for l in screen.splitlines() if re.match(r"(Client|Terminal|Window|MTTS|Charset|"
                                                              r"Compression|Input|GMCP|MSDP|MNES)", l)))
-    finally:
-        t.close()
-        check(s.stop() == 0, "exit code not 0")
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 if __name__ == "__main__":
-    it.TESTS = TESTS
-    sys.exit(it.main())
+    h.setup(sys.argv[1:])
+    sys.exit(h.main(TESTS))

@@ -4,15 +4,13 @@ WebSocket listeners) with real clients: `openssl s_client`, Python's ssl,
 tintin++ (#ssl, GnuTLS) in tmux, raw PROXY v1/v2 headers, python3-websockets.
 Usage: transport_integration.py PATH/TO/ior-mud BACKEND [TEST...]
 
-It reuses integration.py's server and client helpers (same arguments, same
-rules: ephemeral ports, everything bounded in time, only its own processes
-stopped). Exit 0: all passed; 1: a failure; 77: BACKEND not in this build.
+The server, client, tmux and runner are harness.py's (same arguments as
+integration.py, same rules: ephemeral ports, everything bounded in time, only
+its own processes stopped). Exit 0: all passed; 1: a failure; 77: BACKEND not in this build.
 Tests that need TLS are skipped (and say so) in a build without it.
 """
 import os
 import re
-import select
-import shutil
 import socket
 import ssl
 import struct
@@ -21,9 +19,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import integration as it  # noqa: E402  (parses the same argv)
-from integration import Client, Failure, Server, Tmux, check  # noqa: E402
+import harness as h
+from harness import IAC, DO, WILL, Client, Failure, Server, Tmux, check, tls_built
 
 try:
     import asyncio
@@ -31,21 +28,8 @@ try:
 except ImportError:  # the pyenv python3 lacks apt's python3-websockets
     websockets = None
 
-IAC, DO, WILL, SB, SE = it.IAC, it.DO, it.WILL, it.SB, it.SE
 MSSP = 70
-CERT = os.path.join(it.WORKDIR, "ior-mud-selfsigned.crt")
-KEY = os.path.join(it.WORKDIR, "ior-mud-selfsigned.key")
-_tls_built = None
-
-
-def tls_built():
-    """Whether this ior-mud has TLS: its default config offers a TLS port then."""
-    global _tls_built
-    if _tls_built is None:
-        r = subprocess.run(it.command("--print-default-config"), capture_output=True, text=True,
-                           timeout=10 * it.SLOW, env=it.environment())
-        _tls_built = bool(re.search(r"^port : \d+ tls", r.stdout, re.M))
-    return _tls_built
+CERT = KEY = None  # the self-signed pair the server makes beside its config (set in main)
 
 
 def needs_tls(test):
@@ -58,40 +42,20 @@ def needs_tls(test):
     return wrapper
 
 
-def port_of(server, layers):
-    """The bound port of the listener named '127.0.0.1:P (layers)'."""
-    m = re.search(r"127\.0\.0\.1:(\d+) \(%s\)" % re.escape(layers), server.startup)
-    check(m, "no '%s' listener in the startup line: %s" % (layers, server.startup))
-    return int(m.group(1))
+def needs_websockets(test):
+    def wrapper():
+        if websockets is None:
+            print("    (python3-websockets missing in this interpreter: skipped)")
+            return
+        test()
+    wrapper.__name__ = test.__name__
+    return wrapper
 
 
-class TlsClient(Client):
-    """Client over Python's ssl, verifying the server's self-signed
-    certificate. A ragged EOF (no close_notify) raises instead of reading as
-    a clean end, so a test can tell the two apart."""
-
-    def __init__(self, port, prefix=b"", cafile=CERT, rcvbuf=None):
-        super().__init__(port, rcvbuf=rcvbuf)
-        if prefix:  # a PROXY header before the handshake
-            self.sock.sendall(prefix)
-        ctx = ssl.create_default_context(cafile=cafile)
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost", suppress_ragged_eofs=False)
-        self.clean_eof = False
-
-    def pump(self, timeout=0.2):
-        if self.sock.pending() == 0:
-            r, _, _ = select.select([self.sock], [], [], timeout)
-            if not r:
-                return True
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, socket.timeout, ssl.SSLError):
-            return False
-        if not data:
-            self.clean_eof = True  # close_notify seen
-            return False
-        self._feed(data)
-        return True
+def TlsClient(port, **kw):
+    """harness.TlsClient verifying the server's self-signed certificate."""
+    kw.setdefault("cafile", CERT)
+    return h.TlsClient(port, **kw)
 
 
 class SClient:
@@ -102,7 +66,7 @@ class SClient:
             ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "localhost",
              "-CAfile", CERT, "-verify_return_error", "-verify_hostname", "localhost", "-quiet"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        it.STARTED.append(self.proc)
+        h.STARTED.append(self.proc)
         self.out = b""
         self.seen = 0
         self.lock = threading.Lock()
@@ -159,57 +123,39 @@ def proxy_v2(src, sport, dst, dport):
     return sig + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
 
 
-def fd_count(server):
-    return len(os.listdir("/proc/%d/fd" % server.pid()))
-
-
-def wait_until_released(server, port, base, timeout=5):
-    """Until the server has accepted every connection made to `port` and holds
-    `base` descriptors again, twice in a row 20 ms apart (a connection reset
-    before the server accepted it would otherwise be counted as released
-    before it was ever taken)."""
-    deadline = time.time() + timeout
-    settled = 0
-    while settled < 2 and time.time() < deadline:
-        settled = settled + 1 if it.accept_backlog(port) == 0 and fd_count(server) == base else 0
-        time.sleep(0.02)
-    return fd_count(server)
-
-
 # ---- TLS --------------------------------------------------------------------
 
 @needs_tls
 def test_openssl_s_client_logs_in_and_chats_with_a_telnet_user():
-    s = tls_server()
-    sc = None
-    try:
-        tport = port_of(s, "tls")
-        s.wait_log(r"tls: no certificate configured; (made a self-signed one|using the self-signed one)")
-        telnet_user = Client(s.port)
-        telnet_user.login("olga")
-        sc = SClient(tport)
-        sc.expect("By what name")
-        sc.line("sam")
-        sc.expect("password")
-        sc.line("sampass1")
-        sc.expect("Hello, Sam")
-        sc.line("say hello from s_client")
-        telnet_user.expect("Sam says: hello from s_client")
-        telnet_user.line("say hello sam")
-        sc.expect("Olga says: hello sam")
-        s.wait_log(r"connect #\d+ 127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\) \[TLSv1\.[23] " % tport)
-        s.wait_log(r"login Sam #\d+ from 127\.0\.0\.1:")
-    finally:
-        if sc:
-            sc.close()
-        check(s.stop() == 0, "exit code not 0")
+    with tls_server() as s:
+        sc = None
+        try:
+            tport = s.listener_port("tls")
+            s.wait_log(r"tls: no certificate configured; (made a self-signed one|using the self-signed one)")
+            telnet_user = Client(s.port)
+            telnet_user.login("olga")
+            sc = SClient(tport)
+            sc.expect("By what name")
+            sc.line("sam")
+            sc.expect("password")
+            sc.line("sampass1")
+            sc.expect("Hello, Sam")
+            sc.line("say hello from s_client")
+            telnet_user.expect("Sam says: hello from s_client")
+            telnet_user.line("say hello sam")
+            sc.expect("Olga says: hello sam")
+            s.wait_log(r"connect #\d+ 127\.0\.0\.1:\d+ on 127\.0\.0\.1:%d \(tls\) \[TLSv1\.[23] " % tport)
+            s.wait_log(r"login Sam #\d+ from 127\.0\.0\.1:")
+        finally:
+            if sc:
+                sc.close()
 
 
 @needs_tls
 def test_python_ssl_chats_and_shutdown_ends_with_close_notify():
     s = tls_server()
     try:
-        c = TlsClient(port_of(s, "tls"))
+        c = TlsClient(s.listener_port("tls"))
         check(c.sock.version() in ("TLSv1.2", "TLSv1.3"), c.sock.version())
         c.login("pia")
         other = Client(s.port)
@@ -232,9 +178,8 @@ def test_python_ssl_chats_and_shutdown_ends_with_close_notify():
 
 @needs_tls
 def test_mssp_advertises_the_tls_port():
-    s = tls_server()
-    try:
-        tport = port_of(s, "tls")
+    with tls_server() as s:
+        tport = s.listener_port("tls")
         c = Client(s.port)
         c.expect("By what name")
         deadline = time.time() + 3
@@ -251,8 +196,6 @@ def test_mssp_advertises_the_tls_port():
         kv = dict(zip(parts[0::2], parts[1::2]))
         check(kv.get(b"TLS") == str(tport).encode(), "MSSP TLS is %r, want %d" % (kv.get(b"TLS"), tport))
         check(kv.get(b"SSL") == str(tport).encode(), "MSSP SSL is %r" % kv.get(b"SSL"))
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
@@ -260,41 +203,35 @@ def test_self_signed_pair_is_made_once_and_kept():
     for f in (CERT, KEY):
         if os.path.exists(f):
             os.unlink(f)
-    s = tls_server(name="selfsigned")
-    try:
+    with tls_server(name="selfsigned") as s:
         s.wait_log(r"made a self-signed one \(CN localhost, 10 years\): %s \(key %s\)"
                    % (re.escape(CERT), re.escape(KEY)))
         check(os.stat(KEY).st_mode & 0o077 == 0, "key file readable by others")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
     before = open(CERT, "rb").read()
-    s = tls_server(name="selfsigned2")
-    try:
+    with tls_server(name="selfsigned2") as s:
         s.wait_log(r"using the self-signed one made at an earlier start: %s" % re.escape(CERT))
         check(open(CERT, "rb").read() == before, "certificate was replaced on restart")
-        c = TlsClient(port_of(s, "tls"))  # verifies against the kept file
+        c = TlsClient(s.listener_port("tls"))  # verifies against the kept file
         c.expect("By what name")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
 def test_self_signed_pair_goes_to_the_working_directory_when_it_cannot_go_beside_the_config():
-    ro = os.path.join(it.WORKDIR, "ro")
-    cwd = os.path.join(it.WORKDIR, "cwd")
+    ro = os.path.join(h.WORKDIR, "ro")
+    cwd = os.path.join(h.WORKDIR, "cwd")
     os.makedirs(ro, exist_ok=True)
     os.makedirs(cwd, exist_ok=True)
     cfg = os.path.join(ro, "ior-mud.cfg")
     with open(cfg, "w") as f:
-        f.write("name : x\nport : 127.0.0.1:0 tls\nio_reactor_backend : %s\n" % it.BACKEND)
+        f.write("name : x\nport : 127.0.0.1:0 tls\nio_reactor_backend : %s\n" % h.BACKEND)
     # The pair cannot be written beside the config: its names are taken by
     # directories (a read-only directory would not stop root).
     os.makedirs(os.path.join(ro, "ior-mud-selfsigned.crt"), exist_ok=True)
-    proc = subprocess.Popen(it.command("--config", cfg), cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=it.environment())
-    it.STARTED.append(proc)
+    proc = subprocess.Popen(h.command("--config", cfg), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=h.environment())
+    h.STARTED.append(proc)
     try:
-        line = it.read_line(proc.stdout, 10 * it.SLOW)
+        line = h.read_line(proc.stdout, 10 * h.SLOW)
         check("listening on" in line, "no startup line: %r" % line)
         check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.crt")), "no pair in the working directory")
         check(os.path.exists(os.path.join(cwd, "ior-mud-selfsigned.key")), "no key in the working directory")
@@ -305,23 +242,19 @@ def test_self_signed_pair_goes_to_the_working_directory_when_it_cannot_go_beside
 
 @needs_tls
 def test_configured_certificate_is_used_and_a_bad_path_is_an_error():
-    cert, key = os.path.join(it.WORKDIR, "own.crt"), os.path.join(it.WORKDIR, "own.key")
+    cert, key = os.path.join(h.WORKDIR, "own.crt"), os.path.join(h.WORKDIR, "own.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
                     "-days", "2", "-keyout", key, "-out", cert],
                    check=True, capture_output=True, timeout=30)
-    s = tls_server("tls certificate : %s\ntls key : %s\n" % (cert, key), name="owncert")
-    try:
-        c = TlsClient(port_of(s, "tls"), cafile=cert)
+    with tls_server("tls certificate : %s\ntls key : %s\n" % (cert, key), name="owncert") as s:
+        c = TlsClient(s.listener_port("tls"), cafile=cert)
         c.expect("By what name")
         check("self-signed" not in s.read_log(), s.read_log())
-    finally:
-        check(s.stop() == 0, "exit code not 0")
-    cfg = os.path.join(it.WORKDIR, "badcert.cfg")
+    cfg = os.path.join(h.WORKDIR, "badcert.cfg")
     with open(cfg, "w") as f:
         f.write("port : 127.0.0.1:0 tls\ntls certificate : /nonexistent/x.crt\ntls key : %s\n" % key)
-    r = subprocess.run(it.command("--config", cfg), capture_output=True, text=True, timeout=10 * it.SLOW,
-                       env=it.environment())
+    r = h.run_binary("--config", cfg)
     check(r.returncode == 2, "exit %d" % r.returncode)
     check(re.search(r"badcert\.cfg:2: .*/nonexistent/x\.crt", r.stderr), r.stderr)
 
@@ -330,18 +263,14 @@ def test_configured_certificate_is_used_and_a_bad_path_is_an_error():
 def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
     # One handshake slot and one connection per address: a slot that leaked
     # would lock out the TLS client at the end.
-    s = tls_server("max handshaking connections : 1\nmax connections per address : 1\n")
-    try:
-        tport = port_of(s, "tls")
-        base = fd_count(s)
+    with tls_server("max handshaking connections : 1\nmax connections per address : 1\n") as s:
+        tport = s.listener_port("tls")
+        base = s.fds()
 
         def slot_freed():
             # The server closes lingering: FIN first, its socket when we
             # close ours. Then the descriptor (and the slots) are free.
-            deadline = time.time() + 5
-            while fd_count(s) > base and time.time() < deadline:
-                time.sleep(0.02)
-            check(fd_count(s) == base, "the failed connection still holds a descriptor")
+            check(s.settled_fds(base) == base, "the failed connection still holds a descriptor")
 
         for i in range(3):
             c = Client(tport)
@@ -359,15 +288,12 @@ def test_plain_telnet_to_the_tls_port_is_logged_and_frees_its_slot():
         slot_freed()
         c = TlsClient(tport)
         c.login("tess")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
 def test_handshake_timeout_is_logged_and_frees_the_slot():
-    s = tls_server("tls handshake timeout : 1s\nmax handshaking connections : 2\n")
-    try:
-        tport = port_of(s, "tls")
+    with tls_server("tls handshake timeout : 1s\nmax handshaking connections : 2\n") as s:
+        tport = s.listener_port("tls")
         idle = [Client(tport) for _ in range(2)]
         time.sleep(0.3)
         third = Client(tport)  # both slots taken: refused at once
@@ -381,8 +307,6 @@ def test_handshake_timeout_is_logged_and_frees_the_slot():
               log)
         c = TlsClient(tport)
         c.login("tim")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
@@ -390,60 +314,44 @@ def test_a_slow_handshake_flood_cannot_fill_the_server():
     # 60 connections from 20 "hosts" that never finish a handshake: at most
     # 8 are held, the rest are closed at once; telnet and TLS users still
     # get in, and no descriptor stays behind.
-    s = tls_server("max handshaking connections : 8\ntls handshake timeout : 3s\n")
-    flood = []
-    try:
-        tport = port_of(s, "tls")
-        base = fd_count(s)
-        for i in range(60):
-            c = Client(tport, source="127.0.0.%d" % (2 + i % 20))
-            c.send(b"\x16\x03\x01")  # a TLS record header, then nothing
-            flood.append(c)
-        time.sleep(0.5)
-        check(fd_count(s) <= base + 8, "server holds %d descriptors for the flood (cap 8)" % (fd_count(s) - base))
-        t = Client(s.port)
-        t.login("tom")
-        for c in flood:
-            c.close()
+    with tls_server("max handshaking connections : 8\ntls handshake timeout : 3s\n") as s:
         flood = []
-        deadline = time.time() + 3
-        while fd_count(s) > base + 1 and time.time() < deadline:
-            time.sleep(0.05)
-        check(fd_count(s) <= base + 1, "descriptors left after the flood: %d" % (fd_count(s) - base))
-        c = TlsClient(tport)
-        c.login("tara")
-        t.line("say still here")
-        c.expect("Tom says: still here")
-    finally:
-        for c in flood:
-            c.close()
-        check(s.stop() == 0, "exit code not 0")
+        try:
+            tport = s.listener_port("tls")
+            base = s.fds()
+            for i in range(60):
+                c = Client(tport, source="127.0.0.%d" % (2 + i % 20))
+                c.send(b"\x16\x03\x01")  # a TLS record header, then nothing
+                flood.append(c)
+            time.sleep(0.5)
+            check(s.fds() <= base + 8, "server holds %d descriptors for the flood (cap 8)" % (s.fds() - base))
+            t = Client(s.port)
+            t.login("tom")
+            for c in flood:
+                c.close()
+            flood = []
+            left = s.settled_fds(base + 1, timeout=3) - base
+            check(left <= 1, "descriptors left after the flood: %d" % left)
+            c = TlsClient(tport)
+            c.login("tara")
+            t.line("say still here")
+            c.expect("Tom says: still here")
+        finally:
+            for c in flood:
+                c.close()
 
 
 @needs_tls
 def test_a_slow_reader_over_tls_is_dropped_past_the_output_cap():
     # The cap counts what the TLS layer holds as well as the socket queue.
-    s = tls_server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n")
-    try:
-        slow = TlsClient(port_of(s, "tls"), rcvbuf=4096)
+    with tls_server("max output buffer : 64k\noutput high watermark : 32k\noutput low watermark : 8k\n") as s:
+        slow = TlsClient(s.listener_port("tls"), rcvbuf=4096)
         slow.login("slow")
         loud = Client(s.port)
         loud.login("loud")
-        batch = ("say " + "y" * 1000 + "\r\n").encode() * 20
-        pending = b""
-        deadline = time.time() + 60 * it.SLOW
-        while time.time() < deadline and "output buffer over its cap" not in s.read_log():
-            pending = pending or batch
-            r, w, _ = select.select([loud.sock], [loud.sock], [], 0.01)
-            if w:
-                pending = pending[loud.sock.send(pending):]
-            if r:
-                loud.pump(0)
-            loud.text, loud.seen = loud.text[-64:], 0
-        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * it.SLOW)
+        h.say_until_logged(s, loud, "output buffer over its cap", 60 * h.SLOW)
+        s.wait_log(r"dropped #1 .*output buffer over its cap", timeout=5 * h.SLOW)
         s.wait_log(r"disconnect #1 .*output over cap")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
@@ -451,10 +359,9 @@ def test_tls_churn_leaves_no_descriptor_or_slot_behind():
     # Full handshakes closed at once, resets mid-handshake, logins that quit:
     # afterwards the server holds what it held before, and with only two
     # handshake slots a TLS login still works.
-    s = tls_server("max handshaking connections : 2\nmax connects per address per minute : 0\n")
-    try:
-        tport = port_of(s, "tls")
-        base = fd_count(s)
+    with tls_server("max handshaking connections : 2\nmax connects per address per minute : 0\n") as s:
+        tport = s.listener_port("tls")
+        base = s.fds()
         ctx = ssl.create_default_context(cafile=CERT)
         for i in range(40):
             raw = socket.create_connection(("127.0.0.1", tport), timeout=5)
@@ -473,35 +380,24 @@ def test_tls_churn_leaves_no_descriptor_or_slot_behind():
                 c.close()
             # Each one must let go of its descriptor (and so of its slot; with
             # two slots, not waiting would race the cap, which refuses).
-            left = wait_until_released(s, tport, base) - base
+            left = s.settled_fds(base, tport) - base
             check(left == 0, "descriptors left after churn round %d: %d" % (i, left))
         c = TlsClient(tport)
         c.login("last")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
 def test_tintin_over_tls_chats_with_a_telnet_user():
-    if not (it.TMUX and it.TINTIN):
-        print("    (tintin++ or tmux missing: skipped)")
+    if h.tintin_missing():
         return
-    s = tls_server()
     # tt++ keeps server certificates under $HOME/.tintin/ssl: a private HOME.
-    home = os.path.join(it.WORKDIR, "tintin-home")
+    home = os.path.join(h.WORKDIR, "tintin-home")
     os.makedirs(home, exist_ok=True)
-    t = Tmux("env HOME=%s %s -t ior-tls" % (home, it.TINTIN))
-    try:
-        tport = port_of(s, "tls")
+    with tls_server() as s, Tmux("env HOME=%s %s -t ior-tls" % (home, h.TINTIN)) as t:
+        tport = s.listener_port("tls")
         other = Client(s.port)
         other.login("olga")
-        time.sleep(0.5)
-        t.type_line("#ssl mud 127.0.0.1 %d" % tport)
-        t.wait_for("By what name")
-        t.type_line("tina")
-        t.wait_for("Choose a password")
-        t.type_line("tintinpass9")
-        t.wait_for("Hello, Tina")
+        t.tintin_login(tport, "tina", "tintinpass9", session="#ssl")
         t.type_line("say hello over tls from tintin")
         other.expect("Tina says: hello over tls from tintin")
         other.line("tell tina hi back over plain telnet")
@@ -514,20 +410,16 @@ def test_tintin_over_tls_chats_with_a_telnet_user():
             with open(os.environ["IOR_TRANSCRIPT"], "w") as f:
                 f.write(screen + "\n---- the telnet user (olga) ----\n" + other.text +
                         "\n---- server log ----\n" + s.read_log())
-    finally:
-        t.close()
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_a_tls_listener_without_tls_in_the_build_is_a_config_error():
     if tls_built():
         print("    (this build has TLS: nothing to refuse)")
         return
-    cfg = os.path.join(it.WORKDIR, "notls.cfg")
+    cfg = os.path.join(h.WORKDIR, "notls.cfg")
     with open(cfg, "w") as f:
         f.write("name : x\nport : 127.0.0.1:0 tls\n")
-    r = subprocess.run(it.command("--config", cfg), capture_output=True, text=True, timeout=10 * it.SLOW,
-                       env=it.environment())
+    r = h.run_binary("--config", cfg)
     check(r.returncode == 2, "exit %d; stderr %s" % (r.returncode, r.stderr))
     check(re.search(r"notls\.cfg:2: bad value for 'port': a TLS listener, but this build has no TLS", r.stderr),
           r.stderr)
@@ -541,9 +433,8 @@ def proxy_server(extra="", trusted="127.0.0.1 ::1", name="proxy"):
 
 
 def test_proxy_v1_and_v2_headers_give_the_client_address():
-    s = proxy_server()
-    try:
-        pport = port_of(s, "proxy")
+    with proxy_server() as s:
+        pport = s.listener_port("proxy")
         a = Client(pport)
         a.send(proxy_v1("203.0.113.7", 51000))
         a.login("vera")
@@ -566,14 +457,11 @@ def test_proxy_v1_and_v2_headers_give_the_client_address():
         b.expect("Vera says: hi")
         a.line("client")
         a.expect(r"Transport: via proxy 127\.0\.0\.1:\d+")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_proxy_bad_or_missing_header_from_a_trusted_peer_is_dropped():
-    s = proxy_server()
-    try:
-        pport = port_of(s, "proxy")
+    with proxy_server() as s:
+        pport = s.listener_port("proxy")
         c = Client(pport)
         c.line("hello")  # no header at all
         c.expect_closed()
@@ -591,14 +479,11 @@ def test_proxy_bad_or_missing_header_from_a_trusted_peer_is_dropped():
         ok = Client(pport)
         ok.send(proxy_v1("203.0.113.8", 1000))
         ok.login("una")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_proxy_header_from_an_untrusted_peer_is_refused():
-    s = proxy_server(trusted="127.0.0.2")
-    try:
-        pport = port_of(s, "proxy")
+    with proxy_server(trusted="127.0.0.2") as s:
+        pport = s.listener_port("proxy")
         c = Client(pport)  # from 127.0.0.1
         c.send(proxy_v1("203.0.113.7", 51000))
         c.expect_closed()
@@ -608,16 +493,13 @@ def test_proxy_header_from_an_untrusted_peer_is_refused():
         ok.send(proxy_v1("203.0.113.7", 51000))
         ok.login("tru")
         s.wait_log(r"login Tru #\d+ from 203\.0\.113\.7:51000")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_admission_counts_the_address_from_the_header():
     # One connection per address: the proxy's own address must not count,
     # the header's must.
-    s = proxy_server("max connections per address : 1\n")
-    try:
-        pport = port_of(s, "proxy")
+    with proxy_server("max connections per address : 1\n") as s:
+        pport = s.listener_port("proxy")
         a = Client(pport)
         a.send(proxy_v1("203.0.113.7", 1))
         a.login("ann")
@@ -629,21 +511,16 @@ def test_admission_counts_the_address_from_the_header():
         c = Client(pport)
         c.send(proxy_v1("203.0.113.8", 3))
         c.login("cat")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
 def test_proxy_then_tls_on_one_listener():
-    s = Server("port : 127.0.0.1:0 proxy tls\nproxy trusted : 127.0.0.1\n", name="proxytls")
-    try:
-        port = port_of(s, "proxy tls")
+    with Server("port : 127.0.0.1:0 proxy tls\nproxy trusted : 127.0.0.1\n", name="proxytls") as s:
+        port = s.listener_port("proxy tls")
         c = TlsClient(port, prefix=proxy_v2("198.51.100.20", 777, "192.0.2.1", 4444))
         c.login("pat")
         s.wait_log(r"connect #\d+ 198\.51\.100\.20:777 on .*\(proxy tls\) \[TLSv1\.[23] .*via proxy 127\.0\.0\.1:")
         s.wait_log(r"login Pat #\d+ from 198\.51\.100\.20:777")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 # ---- WebSocket (smoke; the web branch's tests are the thorough ones) ----------
@@ -680,25 +557,15 @@ def ws_login_and_chat(uri, telnet_port, ssl_ctx=None):
 
 
 def http_get(port, path):
-    c = socket.create_connection(("127.0.0.1", port), timeout=5)
-    c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-    data = b""
-    while True:
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    c.close()
-    return data
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        return h.recv_all(c)
 
 
+@needs_websockets
 def test_websocket_login_chat_and_the_web_client_page():
-    if websockets is None:
-        print("    (python3-websockets missing in this interpreter: skipped)")
-        return
-    s = Server("port : 127.0.0.1:0 websocket\n", name="ws")
-    try:
-        wport = port_of(s, "websocket")
+    with Server("port : 127.0.0.1:0 websocket\n", name="ws") as s:
+        wport = s.listener_port("websocket")
         page = http_get(wport, "/")
         check(page.startswith(b"HTTP/1.1 200 OK\r\n") and b"<html" in page.lower(), page[:200])
         check(http_get(wport, "/nope").startswith(b"HTTP/1.1 404"), "no 404")
@@ -717,22 +584,14 @@ def test_websocket_login_chat_and_the_web_client_page():
         big.sendall(b"b" * 20000)
         time.sleep(0.2)  # a reset would have come back by now
         big.sendall(b"c" * 10)  # raises ECONNRESET/EPIPE after a reset
-        answer = b""
-        while True:
-            chunk = big.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = h.recv_all(big)
         big.close()
         check(answer.startswith(b"HTTP/1.1 431"), "no 431 answer: %r" % answer[:100])
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_websocket_protocol_error_in_a_session_is_logged_and_closed():
-    s = Server("port : 127.0.0.1:0 websocket\n", name="wsbad")
-    try:
-        c = socket.create_connection(("127.0.0.1", port_of(s, "websocket")), timeout=5)
+    with Server("port : 127.0.0.1:0 websocket\n", name="wsbad") as s:
+        c = socket.create_connection(("127.0.0.1", s.listener_port("websocket")), timeout=5)
         c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         got = b""
@@ -743,59 +602,26 @@ def test_websocket_protocol_error_in_a_session_is_logged_and_closed():
         check(got.startswith(b"HTTP/1.1 101"), got[:60])
         s.wait_log(r"connect #1 ")
         c.sendall(b"\x82\x03abc")  # not masked: a protocol error (RFC 6455 5.1)
-        rest = b""
-        while True:
-            chunk = c.recv(4096)
-            if not chunk:
-                break
-            rest += chunk
+        rest = h.recv_all(c)
         check(b"\x88" in rest and b"\x03\xea" in rest, "no close frame 1002: %r" % rest[-40:])
         s.wait_log(r"disconnect #1 127\.0\.0\.1:\d+: websocket: .*not masked")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 @needs_tls
+@needs_websockets
 def test_websocket_over_tls():
-    if websockets is None:
-        print("    (python3-websockets missing in this interpreter: skipped)")
-        return
-    s = Server("port : 127.0.0.1:0 tls websocket\n", name="wss")
-    try:
-        port = port_of(s, "tls websocket")
+    with Server("port : 127.0.0.1:0 tls websocket\n", name="wss") as s:
+        port = s.listener_port("tls websocket")
         ctx = ssl.create_default_context(cafile=CERT)
         ws_login_and_chat("wss://localhost:%d/" % port, s.port, ctx)
         s.wait_log(r"\(tls websocket\) \[TLSv1\.[23] \S+, websocket telnet\.mudstandards\.org\]")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
-def main():
-    r = subprocess.run(it.command("--list-backends"), capture_output=True, text=True, timeout=10 * it.SLOW,
-                       env=it.environment())
-    if it.BACKEND not in r.stdout.split():
-        print("backend %s not in this build (%s): skipped" % (it.BACKEND, r.stdout.split()))
-        return 77
-    failed = []
-    chosen = [t for t in TESTS if not it.ONLY or t.__name__ in it.ONLY]
-    for test in chosen:
-        start = time.time()
-        try:
-            test()
-            print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
-        except Exception:
-            import traceback
-            failed.append(test.__name__)
-            print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()),
-                  flush=True)
-    print("%s: %d tests, %d failed %s" % (it.BACKEND, len(chosen), len(failed), failed))
-    if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
-        shutil.rmtree(it.WORKDIR, ignore_errors=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    h.setup(sys.argv[1:])
+    CERT = os.path.join(h.WORKDIR, "ior-mud-selfsigned.crt")
+    KEY = os.path.join(h.WORKDIR, "ior-mud-selfsigned.key")
+    sys.exit(h.main(TESTS))

@@ -11,8 +11,8 @@ websocket` listener next to the telnet one, driven by python3-websockets
       DIR/ws-two-players.png and DIR/ws-two-players-tintin.txt
 
 Run it with the python3 that has apt's python3-websockets (/usr/bin/python3;
-a pyenv python3 first on PATH has not). It reuses integration.py's server
-and telnet client (same directory).
+a pyenv python3 first on PATH has not). The server, telnet client, tmux and
+runner are harness.py's (same directory).
 
 Exit 0: all passed; 1: a failure; 77: BACKEND is not in this build, or
 chromium is not installed (browser and demo modes).
@@ -28,15 +28,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-MODE = sys.argv[3] if len(sys.argv) > 3 else "python"
-# integration.py reads BINARY BACKEND [TEST...] from sys.argv when imported.
-sys.argv = sys.argv[:3] + sys.argv[4:]
-import integration as it  # noqa: E402
-from integration import (Client, Failure, check, IAC, WILL, DO, ECHO, MCCP2,  # noqa: E402
-                         NAWS)
+import harness as h
+from harness import Client, Failure, check, IAC, WILL, DO, ECHO, MCCP2, NAWS
 
 try:
     import websockets
@@ -45,33 +39,23 @@ except ImportError:
     print("ws_integration: needs python3-websockets in this interpreter (%s); "
           "scripts/deps installs it for /usr/bin/python3" % sys.executable, file=sys.stderr)
     sys.exit(1)
+import ws_interop  # noqa: E402  (Browser, Profile, with_browser, SCREEN)
 
 TELNET_PROTO = "telnet.mudstandards.org"
 GMCP_PROTO = "gmcp.mudstandards.org"
 MCCP3 = 87
+MODE = "python"  # python, browser or demo: the third argument
 WEB_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web"))
 
 
 # ---- the server ---------------------------------------------------------------
 
-class WsServer(it.Server):
+class WsServer(h.Server):
     """ior-mud with a telnet listener (s.port) and a WebSocket one (s.ws_port)."""
 
     def __init__(self, extra="", name="ws"):
         super().__init__("port : 127.0.0.1:0 websocket\n" + extra, name=name)
         self.ws_port = ws_port_of(self.startup, self.port)
-
-    def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
-
-    def settled_fds(self, target, timeout=5):
-        """Descriptors once every connection to the WebSocket port has been
-        accepted (none left in the kernel's queue) and released, or at the
-        timeout (a reset before the accept must not pass for released)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline and (self.fds() > target or it.accept_backlog(self.ws_port) > 0):
-            time.sleep(0.05)
-        return self.fds()
 
 
 def ws_port_of(startup, telnet_port):
@@ -123,10 +107,8 @@ class WsClient(Client):
             return await websockets.connect(self.url, subprotocols=list(protocols) or None, ssl=tls,
                                             ping_interval=None, max_size=None, open_timeout=10)
         self.ws = run(connect())
-        self.raw, self.text, self.seen = b"", "", 0
-        self.commands, self.subneg, self.texts, self.frames = [], [], [], []
-        self.inflater, self.compressed_bytes, self._pending = None, 0, b""
-        self.on_sb = self.on_verb = None
+        self.start_telnet()
+        self.texts, self.frames = [], []
         self.close_code = None
 
     def send(self, data):
@@ -193,15 +175,7 @@ def raw_http(port, request, timeout=5):
     start = time.time()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(request if isinstance(request, bytes) else request.encode())
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
+        data = h.recv_all(s)
     m = re.match(rb"HTTP/1\.1 (\d{3}) ", data)
     check(m, "not an HTTP response: %r" % data[:200])
     return int(m.group(1)), data.decode("latin-1"), time.time() - start
@@ -223,8 +197,7 @@ UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnect
 # ---- the python-websockets tests --------------------------------------------------
 
 def test_ws_player_logs_in_and_chats_with_a_telnet_player():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         t = Client(s.port)
         t.login("tom")
         w = WsClient(s.ws_port)
@@ -256,13 +229,10 @@ def test_ws_player_logs_in_and_chats_with_a_telnet_player():
         w.expect("Goodbye, Wanda")
         w.expect_close((1000, 1001))  # a close frame, not a dropped TCP connection (1006)
         t.expect("Wanda has left")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_no_mccp_offered_on_websocket_links():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         t = Client(s.port)
         t.expect("By what name")
         w = WsClient(s.ws_port)
@@ -278,15 +248,12 @@ def test_no_mccp_offered_on_websocket_links():
         w.line("client")
         w.expect("Compression: off")
         if (WILL, MCCP2) not in t.commands:
-            check(it.EMULATOR, "MCCP2 not offered on the telnet port of the Linux build")
+            check(h.EMULATOR, "MCCP2 not offered on the telnet port of the Linux build")
         check((WILL, MCCP3) in t.commands, "MCCP3 not offered on the telnet port: %r" % t.commands)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_gmcp_subprotocol_carries_gmcp_as_text_frames():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         t = Client(s.port)
         t.login("tom")
         g = WsClient(s.ws_port, protocols=(GMCP_PROTO,))
@@ -306,13 +273,10 @@ def test_gmcp_subprotocol_carries_gmcp_as_text_frames():
         t.expect("Gina says: over gmcp mode")
         t.line("say back at you")
         g.expect("Tom says: back at you")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_oversized_frame_gets_1009_and_drops_only_that_player():
-    s = WsServer("websocket max frame : 4k\nwebsocket max message : 16k\nnet dead timeout : 60\n")
-    try:
+    with WsServer("websocket max frame : 4k\nwebsocket max message : 16k\nnet dead timeout : 60\n") as s:
         t = Client(s.port)
         t.login("tom")
         big, other = WsClient(s.ws_port), WsClient(s.ws_port)
@@ -336,13 +300,10 @@ def test_oversized_frame_gets_1009_and_drops_only_that_player():
         s.wait_log(r"disconnect #\d+ 127\.0\.0\.1:\d+: websocket: frame of 5006 bytes exceeds the limit of 4096")
         s.wait_log(r"disconnect #\d+ 127\.0\.0\.1:\d+: websocket: message of more than 16384 bytes")
         check("xxxxxxxxxx" not in s.read_log(), "frame payload in the log")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_bad_handshakes_get_http_errors():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         status, text, _ = raw_http(s.ws_port, UPGRADE.replace("GET", "POST") % "13")
         check(status == 405 and "\r\nAllow: GET" in text, "POST: %r" % text[:200])
         status, text, _ = raw_http(s.ws_port, UPGRADE.replace("Connection: Upgrade", "Connection: keep-alive") % "13")
@@ -369,13 +330,10 @@ def test_bad_handshakes_get_http_errors():
         # The telnet port still serves, the WebSocket one too.
         Client(s.port).login("after")
         WsClient(s.ws_port).login("afterws")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_a_telnet_client_on_the_websocket_port_is_answered_and_freed():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         base = s.fds()
         c = Client(s.ws_port)
         c.send(bytes([IAC, WILL, 24, IAC, WILL, NAWS]))  # a telnet client speaks first...
@@ -388,15 +346,12 @@ def test_a_telnet_client_on_the_websocket_port_is_answered_and_freed():
         c2.line("bob")
         c2.expect("400 Bad Request")
         c2.expect_closed()
-        check(s.settled_fds(base) <= base, "fds %d after, %d before" % (s.fds(), base))
+        check(s.settled_fds(base, s.ws_port) <= base, "fds %d after, %d before" % (s.fds(), base))
         Client(s.port).login("telly")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_many_bad_handshakes_leak_no_slot_and_no_fd():
-    s = WsServer("max users : 6\nmax connects per address per minute : 0\nmax connections per address : 0\n")
-    try:
+    with WsServer("max users : 6\nmax connects per address per minute : 0\nmax connections per address : 0\n") as s:
         first = WsClient(s.ws_port)
         first.login("first")
         base = s.fds()
@@ -409,7 +364,7 @@ def test_many_bad_handshakes_leak_no_slot_and_no_fd():
             c.sendall(b"GET /ws HTTP/1.1\r\nHost:")
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             c.close()
-        after = s.settled_fds(base)
+        after = s.settled_fds(base, s.ws_port)
         print("    140 bad handshakes: server fds %d before, %d after" % (base, after))
         check(after <= base, "fds %d after, %d before" % (after, base))
         # Every one of the other 5 slots is still free: 5 logins fit, the 7th user does not.
@@ -419,8 +374,6 @@ def test_many_bad_handshakes_leak_no_slot_and_no_fd():
         over = Client(s.port)
         over.expect("full")
         check("full" in over.text, over.text)
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def web_files():
@@ -435,8 +388,7 @@ def web_files():
 
 
 def test_every_embedded_asset_is_served_and_others_are_404():
-    s = WsServer()
-    try:
+    with WsServer() as s:
         files = web_files()
         check("/index.html" in files and "/vendor/xterm/xterm.js" in files, "web/ not found: %r" % files)
         types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", "LICENSE": "text/plain"}
@@ -459,20 +411,14 @@ def test_every_embedded_asset_is_served_and_others_are_404():
             status, _, _ = raw_http(s.ws_port, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
             check(status == 404, "GET %s: %d" % (path, status))
         print("    %d embedded files served byte for byte" % len(files))
-    finally:
-        check(s.stop() == 0, "exit code not 0")
-    off = WsServer("websocket client : off\n", name="noclient")
-    try:
+    with WsServer("websocket client : off\n", name="noclient") as off:
         status, _, _ = raw_http(off.ws_port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         check(status == 404, "websocket client : off still serves the page (%d)" % status)
         WsClient(off.ws_port).login("bare")
-    finally:
-        check(off.stop() == 0, "exit code not 0")
 
 
 def test_net_dead_ws_session_reattaches_over_ws_and_over_telnet():
-    s = WsServer("net dead timeout : 60\n")
-    try:
+    with WsServer("net dead timeout : 60\n") as s:
         t = Client(s.port)
         t.login("tom")
         w = WsClient(s.ws_port)
@@ -482,12 +428,8 @@ def test_net_dead_ws_session_reattaches_over_ws_and_over_telnet():
         t.line("who")
         t.expect(r"Wendy \(net-dead\)")
         back = WsClient(s.ws_port)
-        back.expect("By what name")
-        back.line("wendy")
-        back.expect("net-dead. Password to reconnect")
+        back.reconnect("wendy", "wpass")
         check((WILL, ECHO) in back.commands, "no WILL ECHO for the reconnect password")
-        back.line("wpass")
-        back.expect("Reconnected. Welcome back, Wendy")
         t.expect("Wendy has reconnected")
         back.line("say back over ws")
         t.expect("Wendy says: back over ws")
@@ -495,54 +437,31 @@ def test_net_dead_ws_session_reattaches_over_ws_and_over_telnet():
         back.abort()
         t.expect("Wendy has lost their link")
         tel = Client(s.port)
-        tel.expect("By what name")
-        tel.line("wendy")
-        tel.expect("Password to reconnect")
-        tel.line("wpass")
-        tel.expect("Welcome back, Wendy")
+        tel.reconnect("wendy", "wpass")
         tel.line("say now on telnet")
         t.expect("Wendy says: now on telnet")
         tel.reset()
         t.expect("Wendy has lost their link")
         ws2 = WsClient(s.ws_port, protocols=(GMCP_PROTO,))
-        ws2.expect("By what name")
-        ws2.line("wendy")
-        ws2.expect("Password to reconnect")
-        ws2.line("wpass")
-        ws2.expect("Welcome back, Wendy")
+        ws2.reconnect("wendy", "wpass")
         ws2.line("say and in gmcp mode")
         t.expect("Wendy says: and in gmcp mode")
         s.wait_log(r"reconnect #\d+ ")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
-
-
-def tls_built():
-    r = subprocess.run(it.command("--print-default-config"), capture_output=True, text=True, timeout=10)
-    return " tls" in r.stdout
 
 
 def test_wss_and_https_through_the_tls_layer():
-    if not tls_built():  # IOR_TLS=OFF or no OpenSSL 3
+    if not h.tls_built():  # IOR_TLS=OFF or no OpenSSL 3
         print("    (built without TLS: skipped)")
         return
     import ssl
-    s = WsServer("port : 127.0.0.1:0 tls websocket\n", name="wss")
-    try:
-        m = re.search(r"127\.0\.0\.1:(\d+) \(tls websocket\)", s.startup)
-        check(m, "no tls websocket listener in the startup line: " + s.startup)
-        port = int(m.group(1))
+    with WsServer("port : 127.0.0.1:0 tls websocket\n", name="wss") as s:
+        port = s.listener_port("tls websocket")
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the self-signed pair
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = h.recv_all(tls)
         with open(os.path.join(WEB_DIR, "index.html"), "rb") as f:
             check(data.startswith(b"HTTP/1.1 200 ") and data.endswith(f.read()), "https GET /: %r" % data[:100])
         t = Client(s.port)
@@ -558,8 +477,6 @@ def test_wss_and_https_through_the_tls_layer():
         check((WILL, MCCP2) not in w.commands, "MCCP2 offered over wss")
         w.line("client")
         w.expect(r"Transport: TLSv1\.[23] .*websocket telnet\.mudstandards\.org")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 def test_shutdown_closes_websocket_players_with_1001():
@@ -703,21 +620,6 @@ async def browser_run(b, s, t):
     check((await b.js("statusEl.textContent")).startswith("disconnected"), "no reconnect after quit")
 
 
-async def with_browser(url, body, extra_args=()):
-    from ws_interop import Browser, Profile
-    with Profile() as profile:
-        b = Browser(url, profile, extra_args)
-        try:
-            await b.attach()
-            await body(b)
-        finally:
-            try:
-                await b.cdp.close()
-            except Exception:
-                pass
-            b.close()
-
-
 async def browser_wss_run(b, t):
     from ws_interop import SCREEN
     await browser_session(b, None, t, "sally", "sallypw7")
@@ -730,22 +632,20 @@ async def browser_wss_run(b, t):
 
 
 def browser_mode():
-    tls = tls_built()
-    s = WsServer("net dead timeout : 120\nwebsocket max frame : 16k\n" +
-                 ("port : 127.0.0.1:0 tls websocket\n" if tls else ""), name="browser")
-    try:
+    tls = h.tls_built()
+    with WsServer("net dead timeout : 120\nwebsocket max frame : 16k\n" +
+                 ("port : 127.0.0.1:0 tls websocket\n" if tls else ""), name="browser") as s:
         t = Client(s.port)
         t.login("tom")
-        asyncio.run(asyncio.wait_for(with_browser("http://127.0.0.1:%d/" % s.ws_port,
-                                                  lambda b: browser_run(b, s, t)), 120))
+        asyncio.run(asyncio.wait_for(ws_interop.with_browser("http://127.0.0.1:%d/" % s.ws_port,
+                                                             lambda b: browser_run(b, s, t)), 120))
         if tls:  # the same page over https://, its link over wss:// (self-signed certificate)
-            port = int(re.search(r"127\.0\.0\.1:(\d+) \(tls websocket\)", s.startup).group(1))
-            asyncio.run(asyncio.wait_for(with_browser("https://127.0.0.1:%d/" % port, lambda b: browser_wss_run(b, t),
-                                                      ["--ignore-certificate-errors"]), 60))
+            port = s.listener_port("tls websocket")
+            asyncio.run(asyncio.wait_for(ws_interop.with_browser("https://127.0.0.1:%d/" % port,
+                                                                 lambda b: browser_wss_run(b, t),
+                                                                 ["--ignore-certificate-errors"]), 60))
         else:
             print("    (built without TLS: wss not tried)")
-    finally:
-        check(s.stop() == 0, "exit code not 0")
 
 
 # ---- the closing-note picture: a browser player and a tintin++ player ------------------
@@ -754,12 +654,7 @@ async def demo_run(b, s, tt, out):
     from ws_interop import SCREEN
     await b.call("Emulation.setDeviceMetricsOverride", width=1000, height=640, deviceScaleFactor=1, mobile=False)
     await browser_session(b, s, None, "brenda", "brendapw9", os.path.join(out, "ws-password.png"))
-    tt.type_line("#session mud 127.0.0.1 %d" % s.port)
-    tt.wait_for("By what name")
-    tt.type_line("tina")
-    tt.wait_for("Choose a password")
-    tt.type_line("tintinpass9")
-    tt.wait_for("Hello, Tina")
+    tt.tintin_login(s.port, "tina", "tintinpass9")
     await b.wait_for(SCREEN + ".includes('Tina has arrived')", "Tina arrives in the browser")
     script = [("b", "say Hi Tina! I'm in a browser, nothing installed."),
               ("t", "say Hello Brenda, tintin++ here. Colours OK?"),
@@ -798,7 +693,7 @@ async def demo_run(b, s, tt, out):
     lines = screen.rstrip().splitlines()
     start = max(i for i, l in enumerate(lines) if l.startswith("#session")) if any(
         l.startswith("#session") for l in lines) else 0
-    side = os.path.join(it.WORKDIR, "side.html")
+    side = os.path.join(h.WORKDIR, "side.html")
     with open(side, "w") as f:
         f.write(SIDE_BY_SIDE % (html.escape(page), html.escape("\n".join(lines[start:]))))
     await b.call("Emulation.setDeviceMetricsOverride", width=1660, height=680, deviceScaleFactor=1, mobile=False)
@@ -820,55 +715,38 @@ font:12.5px "DejaVu Sans Mono",monospace;white-space:pre-wrap;overflow:hidden}
 
 
 def demo_mode(out):
-    check(it.TMUX and it.TINTIN, "demo needs tmux and tintin++")
-    s = WsServer("net dead timeout : 120\n", name="demo")
-    tt = it.Tmux(it.TINTIN + " -t ior-demo", width=84, height=30)
-    try:
-        asyncio.run(asyncio.wait_for(with_browser("http://127.0.0.1:%d/" % s.ws_port,
-                                                  lambda b: demo_run(b, s, tt, out)), 120))
-    finally:
-        tt.close()
-        check(s.stop() == 0, "exit code not 0")
+    check(h.TMUX and h.TINTIN, "demo needs tmux and tintin++")
+    with WsServer("net dead timeout : 120\n", name="demo") as s, \
+            h.Tmux(h.TINTIN + " -t ior-demo", width=84, height=30) as tt:
+        asyncio.run(asyncio.wait_for(ws_interop.with_browser("http://127.0.0.1:%d/" % s.ws_port,
+                                                             lambda b: demo_run(b, s, tt, out)), 120))
 
 
 # ---- main --------------------------------------------------------------------------------
 
 def main():
-    r = subprocess.run(it.command("--list-backends"), capture_output=True, text=True, timeout=10)
-    if it.BACKEND not in r.stdout.split():
-        print("backend %s not in this build (%s): skipped" % (it.BACKEND, r.stdout.split()))
-        return 77
+    if not h.backend_built():
+        return h.skip()
     if MODE in ("browser", "demo") and not chromium():
         print("ws_integration: chromium is not installed; skipped", file=sys.stderr)
-        return 77
-    failed = []
-    try:
-        if MODE == "python":
-            chosen = [t for t in PY_TESTS if not it.ONLY or t.__name__ in it.ONLY]
-        elif MODE == "browser":
-            chosen = [browser_mode]
-        elif MODE == "demo":
-            out = it.ONLY[0] if it.ONLY else "."
-            chosen = [lambda: demo_mode(out)]
-            chosen[0].__name__ = "demo"
-        else:
-            print("unknown mode %r" % MODE, file=sys.stderr)
-            return 2
-        for test in chosen:
-            start = time.time()
-            try:
-                test()
-                print("PASS %s (%.1fs)" % (test.__name__, time.time() - start), flush=True)
-            except Exception:
-                failed.append(test.__name__)
-                print("FAIL %s (%.1fs)\n%s" % (test.__name__, time.time() - start, traceback.format_exc()),
-                      flush=True)
-        print("%s %s: %d tests, %d failed %s" % (it.BACKEND, MODE, len(chosen), len(failed), failed))
-    finally:
-        if not failed or os.environ.get("IOR_KEEP_LOGS") is None:
-            shutil.rmtree(it.WORKDIR, ignore_errors=True)
-    return 1 if failed else 0
+        return h.skip()
+    if MODE == "python":
+        return h.run_tests(h.chosen(PY_TESTS), "%s %s" % (h.BACKEND, MODE))
+    if MODE == "browser":
+        return h.run_tests([browser_mode], "%s %s" % (h.BACKEND, MODE))
+    if MODE == "demo":
+        out = h.ONLY[0] if h.ONLY else "."
+
+        def demo():
+            demo_mode(out)
+        return h.run_tests([demo], "%s %s" % (h.BACKEND, MODE))
+    print("unknown mode %r" % MODE, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    if len(args) > 2:
+        MODE = args.pop(2)
+    h.setup(args)
     sys.exit(main())

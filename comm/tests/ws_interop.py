@@ -3,7 +3,7 @@
 ws_echo_server (the layer over loopback sockets, the embedded web client,
 a toy talker): the layer's own interoperability test, with no comm layer
 under it. ws_integration.py runs real clients against ior-mud itself, and
-imports Browser and Profile from here.
+imports with_browser from here.
 
   ws_interop.py SERVER python    Python websockets: both subprotocols, ping,
                                  fragments, close, 1009, HTTP errors, assets
@@ -27,6 +27,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+import harness
 
 try:
     import websockets
@@ -211,12 +213,7 @@ class Browser:
             f.write(base64.b64decode(r["data"]))
 
     def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        harness.end_process(self.proc)
         # Renderer and utility processes may outlive the browser process for
         # a moment and still write into the profile: end the group we made.
         try:
@@ -252,15 +249,24 @@ SCREEN = ("(()=>{const b=term.buffer.active;let s='';"
           "for(let i=0;i<b.length;i++)s+=b.getLine(i).translateToString(true)+'\\n';return s})()")
 
 
-async def browser_mode(server, shots):
+async def with_browser(url, body, extra_args=()):
+    """Runs `await body(browser)` with a headless Chromium on `url`, in a
+    profile of its own; the browser and its helpers end afterwards."""
     with Profile() as profile:
-        b = Browser("http://127.0.0.1:%d/" % server.port, profile)
+        b = Browser(url, profile, extra_args)
         try:
             await b.attach()
-            await run_browser(b, server, shots)
+            await body(b)
         finally:
-            await b.cdp.close()
+            try:
+                await b.cdp.close()
+            except Exception:
+                pass  # attach() failed: no DevTools link to close
             b.close()
+
+
+async def browser_mode(server, shots):
+    await with_browser("http://127.0.0.1:%d/" % server.port, lambda b: run_browser(b, server, shots))
 
 
 async def say(b, text):

@@ -220,7 +220,7 @@ TEST(UringFallback, forced_io_uring_reports_its_name_when_available) {
 // ---- provided buffers and completions ---------------------------------------
 
 // More connections have data at once than the backend has provided buffers
-// (512) and than fit one wait: recvs hit ENOBUFS, completions stay in the
+// (128) and than fit one wait: recvs hit ENOBUFS, completions stay in the
 // CQ ring, and every byte still arrives once, in order.
 TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
     REQUIRE_URING();
@@ -253,6 +253,47 @@ TEST(UringBuffers, more_ready_connections_than_buffers_lose_no_data) {
         ASSERT_EQ(got[i].bytes, want) << "connection " << i;
     }
     io_reactor_destroy(r);
+}
+
+// More bytes are ready at once than every provided buffer holds (each 16 KiB
+// message fills a whole buffer, incremental or not): the recvs past the last
+// buffer hit ENOBUFS, read again at a later poll, and every byte still
+// arrives once, in order.
+TEST(UringBuffers, more_ready_bytes_than_all_buffers_hold_lose_no_data) {
+    REQUIRE_URING();
+    constexpr std::size_t kConnections = 300;  // > 128 buffers of 16 KiB
+    constexpr std::size_t kMessage = 16 * 1024;
+    io_reactor_t *r = make_reactor("io_uring", 64);
+    ASSERT_NE(r, nullptr);
+    std::vector<int> servers, clients;
+    std::vector<std::string> want(kConnections);
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        auto [s, c] = tcp_pair();
+        ASSERT_GE(s, 0);
+        servers.push_back(s);
+        clients.push_back(c);
+        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
+        for (int round = 0; round < 3; ++round) {
+            std::string msg(kMessage, static_cast<char>('a' + (i + round) % 26));
+            msg.replace(0, 12, std::to_string(round) + ":" + std::to_string(i) + ";");
+            ASSERT_EQ(send(c, msg.data(), msg.size(), 0), ssize_t(msg.size()));
+            want[i] += msg;
+        }
+    }
+    std::vector<Collected> got(kConnections);
+    auto complete = [&] {
+        for (std::size_t i = 0; i < kConnections; ++i)
+            if (got[i].bytes.size() < want[i].size()) return false;
+        return true;
+    };
+    pump(r, got, servers, 64, std::chrono::seconds(20), complete);
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        ASSERT_EQ(got[i].bytes.size(), want[i].size()) << "connection " << i;
+        ASSERT_TRUE(got[i].bytes == want[i]) << "connection " << i << ": bytes out of order";
+    }
+    io_reactor_destroy(r);
+    for (int fd : servers) close(fd);
+    for (int fd : clients) close(fd);
 }
 
 // ---- cancellation -------------------------------------------------------------
