@@ -265,18 +265,14 @@ TEST(UringBuffers, more_ready_bytes_than_all_buffers_hold_lose_no_data) {
     constexpr std::size_t kMessage = 16 * 1024;
     io_reactor_t *r = make_reactor("io_uring", 64);
     ASSERT_NE(r, nullptr);
-    std::vector<int> servers, clients;
+    ReadingPairs pairs;
+    ASSERT_NO_FATAL_FAILURE(add_reading_pairs(r, kConnections, pairs));
     std::vector<std::string> want(kConnections);
     for (std::size_t i = 0; i < kConnections; ++i) {
-        auto [s, c] = tcp_pair();
-        ASSERT_GE(s, 0);
-        servers.push_back(s);
-        clients.push_back(c);
-        ASSERT_EQ(io_reactor_add(r, s, ctx(i), EVENT_READ), 0);
         for (int round = 0; round < 3; ++round) {
             std::string msg(kMessage, static_cast<char>('a' + (i + round) % 26));
             msg.replace(0, 12, std::to_string(round) + ":" + std::to_string(i) + ";");
-            ASSERT_EQ(send(c, msg.data(), msg.size(), 0), ssize_t(msg.size()));
+            ASSERT_EQ(send(pairs.clients[i], msg.data(), msg.size(), 0), ssize_t(msg.size()));
             want[i] += msg;
         }
     }
@@ -286,14 +282,12 @@ TEST(UringBuffers, more_ready_bytes_than_all_buffers_hold_lose_no_data) {
             if (got[i].bytes.size() < want[i].size()) return false;
         return true;
     };
-    pump(r, got, servers, 64, std::chrono::seconds(20), complete);
+    pump(r, got, pairs.servers, 64, std::chrono::seconds(20), complete);
     for (std::size_t i = 0; i < kConnections; ++i) {
         ASSERT_EQ(got[i].bytes.size(), want[i].size()) << "connection " << i;
         ASSERT_TRUE(got[i].bytes == want[i]) << "connection " << i << ": bytes out of order";
     }
     io_reactor_destroy(r);
-    for (int fd : servers) close(fd);
-    for (int fd : clients) close(fd);
 }
 
 // ---- cancellation -------------------------------------------------------------
