@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Alternating A/B of echo servers: the throughput workload (1,000
-connections ping-ponging SIZE-byte messages), every peer once per round,
+connections, or --conns, ping-ponging SIZE-byte messages), every peer once per round,
 the order rotated by one place each round. Prints each round, then per peer
 the median server CPU per message and rate, and the median of the per-round
 ratios to the first peer ("paired").
@@ -37,13 +37,13 @@ def parse_peer(spec):
     return name, shlex.split(command) + ["--port", "0"]
 
 
-def one_run(build, argv, size, seconds, logdir, name):
+def one_run(build, argv, args, logdir, name):
     """(server CPU µs per message, messages per second) of one run."""
     srv = harness.Server(argv, os.path.join(logdir, name + ".log"))
     try:
         cpu0 = srv.cpu_seconds()
-        out = harness.loadgen(build, ["pingpong", "--port", srv.port, "--conns", 1000, "--size", size,
-                                      "--warmup", 0.5, "--duration", seconds], timeout=70)
+        out = harness.loadgen(build, ["pingpong", "--port", srv.port, "--conns", args.conns, "--size", args.size,
+                                      "--warmup", 0.5, "--duration", args.seconds], timeout=70)
         return (srv.cpu_seconds() - cpu0) * 1e6 / out["all_messages"], out["msgs_per_s"]
     finally:
         srv.close()
@@ -65,6 +65,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="build dir with bench/loadgen")
     ap.add_argument("--size", type=int, default=16384)
+    ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("peers", nargs="+", type=parse_peer, help="NAME=COMMAND; the first is the baseline")
@@ -78,7 +79,7 @@ def main():
     for rnd in range(args.rounds):
         shift = rnd % len(args.peers)
         for name, argv in args.peers[shift:] + args.peers[:shift]:
-            results[name].append(one_run(args.build, argv, args.size, args.seconds, logdir, name))
+            results[name].append(one_run(args.build, argv, args, logdir, name))
         print("round %d: %s" % (rnd + 1, "  ".join("%s %.2f/%d" % (n, *results[n][-1]) for n in names)),
               flush=True)
     print("load average at end: %s" % harness.loadavg())
