@@ -6,6 +6,7 @@ measured. Only the processes this script starts are ever signalled, by PID.
 """
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -190,25 +191,24 @@ class Bench:
     def server(self, peer, argv, workload):
         return Server(argv, os.path.join(self.logdir, "%s.%s.log" % (peer, workload)))
 
-    def throughput(self, peer, argv):
+    def throughput(self, peer, argv, size):
         c = self.cfg
-        for size in c["tp_sizes"]:
-            srv = self.server(peer, argv, "throughput")
-            try:
-                cpu0 = srv.cpu_seconds()
-                r = loadgen(self.build, ["pingpong", "--port", srv.port, "--conns", c["tp_conns"],
-                                         "--size", size, "--warmup", c["tp_warmup"],
-                                         "--duration", c["tp_duration"]],
-                            timeout=c["tp_warmup"] + c["tp_duration"] + 60)
-                if r["messages"] == 0:
-                    raise BenchError("no message completed")
-                self.record(peer, "tp%d_msgs" % size, r["msgs_per_s"])
-                self.record(peer, "tp%d_mbs" % size, r["mb_per_s"])
-                # Server CPU per message (warm-up included) barely moves when
-                # other work steals CPU time, unlike messages/s.
-                self.record(peer, "tp%d_cpu_us" % size, (srv.cpu_seconds() - cpu0) * 1e6 / r["all_messages"])
-            finally:
-                srv.close()
+        srv = self.server(peer, argv, "throughput")
+        try:
+            cpu0 = srv.cpu_seconds()
+            r = loadgen(self.build, ["pingpong", "--port", srv.port, "--conns", c["tp_conns"],
+                                     "--size", size, "--warmup", c["tp_warmup"],
+                                     "--duration", c["tp_duration"]],
+                        timeout=c["tp_warmup"] + c["tp_duration"] + 60)
+            if r["messages"] == 0:
+                raise BenchError("no message completed")
+            self.record(peer, "tp%d_msgs" % size, r["msgs_per_s"])
+            self.record(peer, "tp%d_mbs" % size, r["mb_per_s"])
+            # Server CPU per message (warm-up included) barely moves when
+            # other work steals CPU time, unlike messages/s.
+            self.record(peer, "tp%d_cpu_us" % size, (srv.cpu_seconds() - cpu0) * 1e6 / r["all_messages"])
+        finally:
+            srv.close()
 
     def idle_scale(self, peer, argv):
         c = self.cfg
@@ -254,23 +254,29 @@ class Bench:
             srv.close()
 
     def run(self):
-        workloads = [("throughput", self.throughput), ("idle", self.idle_scale),
-                     ("accept", self.accept_rate)]
+        workloads = []
+        if "throughput" in self.workloads:
+            workloads += [("tp %d B" % size, functools.partial(self.throughput, size=size))
+                          for size in self.cfg["tp_sizes"]]
+        workloads += [w for w in [("idle", self.idle_scale), ("accept", self.accept_rate)]
+                      if w[0] in self.workloads]
         # Runs are the outer loop so slow drift of the machine spreads over
-        # every peer instead of favouring whichever ran first, and each run
-        # starts one peer later: a peer's place in the sequence (what ran
-        # just before it, how long the machine has been busy) moved its
-        # figures by several percent (the same epoll echo server first and
-        # third in each of 5 rounds of 16 KiB echoes: 0.97x the CPU per
-        # message in third place).
-        workloads = [w for w in workloads if w[0] in self.workloads]
+        # every peer instead of favouring whichever ran first. Within a run,
+        # each workload runs on every peer back to back: this VM's state
+        # drifts within minutes (64 B echoes fall into a fast and a slow
+        # mode; raw epoll's 16 KiB CPU per message ranged 6.2-10.8 us over
+        # 5 runs when each peer ran all its workloads in turn), and
+        # neighbours in time share it. Each run starts one peer later: a
+        # peer's place in the sequence moved its figures by several percent
+        # (the same epoll echo server first and third in each of 5 rounds
+        # of 16 KiB echoes: 0.97x the CPU per message in third place).
         for run in range(self.cfg["runs"]):
             if "mud" in self.workloads:
                 import mud  # noqa: E402 (same directory)
                 mud.run(self, run)
             shift = run % len(self.peers)
-            for peer, argv in self.peers[shift:] + self.peers[:shift]:
-                for wname, fn in workloads:
+            for wname, fn in workloads:
+                for peer, argv in self.peers[shift:] + self.peers[:shift]:
                     t0 = time.monotonic()
                     try:
                         fn(peer, argv)

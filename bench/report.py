@@ -29,6 +29,14 @@ def ratio(results, peer, metric, against=BASELINE):
     return "%.2f×" % (a / b)
 
 
+def paired(results, peer, metric, against=BASELINE):
+    """The median of the two peers' ratio within each run."""
+    runs = list(zip(results.get(peer, {}).get(metric, []), results.get(against, {}).get(metric, [])))
+    if not runs or any(not b for _, b in runs):
+        return "—"
+    return "%.2f×" % median([a / b for a, b in runs])
+
+
 def best_ours(results, peers, metric, lowest=False):
     """The backend of ours with the best median on a metric."""
     ours = [p for p in peers if p.startswith("ours-") and results[p].get(metric)]
@@ -106,8 +114,8 @@ def summary(d):
         best = best_ours(r, peers, metric, lowest)
         if not best:
             continue
-        others = ", ".join("%s %s" % (ratio(r, best, metric, o), o) for o in peers
-                           if not o.startswith("ours-") and r[o].get(metric))
+        others = ", ".join("%s %s (%s run by run)" % (ratio(r, best, metric, o), o, paired(r, best, metric, o))
+                           for o in peers if not o.startswith("ours-") and r[o].get(metric))
         out.append("- %s: best of ours is **%s**: %s." % (label, best, others))
     for p in peers:
         if not p.startswith("ours-"):
@@ -334,8 +342,10 @@ def write(out, d):
           "arrivals there (otherwise 10,000 logins are 50 million notices)." % (
               ", ".join(f"{n:,}" for n in cfg.get("mud_users", [])), cfg.get("mud_duration", 0)), "",
           "Cells are the median of %d run(s) with [min–max]; “vs raw” is the ratio of medians to raw-epoll "
-          "(higher is better for rates, lower for memory and CPU). Each run starts one peer later than the "
-          "one before, so every peer takes its turn early and late in the sequence. "
+          "(higher is better for rates, lower for memory and CPU); “run by run” in the summary is the median "
+          "of the two peers' ratio within each run. Within a run each workload runs on every peer back to "
+          "back, and each run starts one peer later than the one before, so every peer takes its turn early "
+          "and late in the sequence. "
           "**Server CPU µs/msg** (and µs/conn) is the server's CPU time (`/proc/PID/schedstat`) over "
           "the whole load run (connection setup and warm-up included) divided by every message (connection) "
           "completed: unlike a rate it barely moves when other work on the machine takes CPU time away." % cfg["runs"], "",
