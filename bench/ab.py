@@ -41,10 +41,8 @@ def one_run(build, argv, args, logdir, name):
     """(server CPU µs per message, messages per second) of one run."""
     srv = harness.Server(argv, os.path.join(logdir, name + ".log"))
     try:
-        cpu0 = srv.cpu_seconds()
-        out = harness.loadgen(build, ["pingpong", "--port", srv.port, "--conns", args.conns, "--size", args.size,
-                                      "--warmup", 0.5, "--duration", args.seconds], timeout=70)
-        return (srv.cpu_seconds() - cpu0) * 1e6 / out["all_messages"], out["msgs_per_s"]
+        r = harness.pingpong(build, srv, args.conns, args.size, 0.5, args.seconds)
+        return r["cpu_us"], r["msgs_per_s"]
     finally:
         srv.close()
 

@@ -132,6 +132,18 @@ def loadgen(build, args, timeout):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def pingpong(build, srv, conns, size, warmup, duration):
+    """One throughput run against a started server: loadgen's figures, plus
+    `cpu_us`, the server's CPU time per message (warm-up included)."""
+    cpu0 = srv.cpu_seconds()
+    r = loadgen(build, ["pingpong", "--port", srv.port, "--conns", conns, "--size", size,
+                        "--warmup", warmup, "--duration", duration], timeout=warmup + duration + 60)
+    if r["messages"] == 0:
+        raise BenchError("no message completed")
+    r["cpu_us"] = (srv.cpu_seconds() - cpu0) * 1e6 / r["all_messages"]
+    return r
+
+
 class Holders:
     """Idle connections, split over processes to respect the fd cap."""
 
@@ -195,18 +207,12 @@ class Bench:
         c = self.cfg
         srv = self.server(peer, argv, "throughput")
         try:
-            cpu0 = srv.cpu_seconds()
-            r = loadgen(self.build, ["pingpong", "--port", srv.port, "--conns", c["tp_conns"],
-                                     "--size", size, "--warmup", c["tp_warmup"],
-                                     "--duration", c["tp_duration"]],
-                        timeout=c["tp_warmup"] + c["tp_duration"] + 60)
-            if r["messages"] == 0:
-                raise BenchError("no message completed")
+            r = pingpong(self.build, srv, c["tp_conns"], size, c["tp_warmup"], c["tp_duration"])
             self.record(peer, "tp%d_msgs" % size, r["msgs_per_s"])
             self.record(peer, "tp%d_mbs" % size, r["mb_per_s"])
-            # Server CPU per message (warm-up included) barely moves when
-            # other work steals CPU time, unlike messages/s.
-            self.record(peer, "tp%d_cpu_us" % size, (srv.cpu_seconds() - cpu0) * 1e6 / r["all_messages"])
+            # Server CPU per message barely moves when other work steals CPU
+            # time, unlike messages/s.
+            self.record(peer, "tp%d_cpu_us" % size, r["cpu_us"])
         finally:
             srv.close()
 
